@@ -1,0 +1,77 @@
+"""Tokenizers: the paper's 32-symbol character vocabulary, behind an interface a move-level tokenizer can share."""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+# The paper's vocabulary; a token id is the symbol's position in this string.
+CHAR32_VOCAB = " #+-.0123456789;=BKNOQRabcdefghx"
+GAME_START = ";"
+
+
+class Tokenizer(Protocol):
+    """What the loader, model and evaluation need from a tokenizer."""
+
+    name: str
+    vocab: str
+    vocab_size: int
+    game_start_id: int
+
+    def encode(self, text: str) -> np.ndarray: ...
+
+    def decode(self, ids: np.ndarray | list[int]) -> str: ...
+
+    def encode_bytes(self, text: bytes) -> np.ndarray: ...
+
+
+class CharTokenizer:
+    """One token per character of the transcript; `;` opens every game."""
+
+    def __init__(self, vocab: str = CHAR32_VOCAB, name: str = "char32"):
+        if len(set(vocab)) != len(vocab):
+            raise ValueError(f"tokenizer {name!r}: vocabulary has repeated symbols")
+        self.name = name
+        self.vocab = vocab
+        self.vocab_size = len(vocab)
+        self.game_start_id = vocab.index(GAME_START)
+        # 256-entry byte table: symbol byte -> id, everything else -> 255 (outside the vocabulary).
+        table = np.full(256, 255, dtype=np.uint8)
+        for i, ch in enumerate(vocab.encode("ascii")):
+            table[ch] = i
+        self._byte_to_id = table
+        self._translate = bytes(table.tolist())
+        self._id_to_byte = np.frombuffer(vocab.encode("ascii"), dtype=np.uint8)
+
+    def encode_bytes(self, text: bytes) -> np.ndarray:
+        """Bytes -> uint8 ids. Raises ValueError naming the first symbol outside the vocabulary."""
+        ids = np.frombuffer(text.translate(self._translate), dtype=np.uint8)
+        bad = np.flatnonzero(ids == 255)
+        if bad.size:
+            ch = chr(text[bad[0]])
+            raise ValueError(f"{ch!r} at position {bad[0]} is outside the {self.name} vocabulary {self.vocab!r}")
+        return ids
+
+    def encode(self, text: str) -> np.ndarray:
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"non-ASCII symbol {text[e.start]!r} is outside the {self.name} vocabulary") from e
+        return self.encode_bytes(raw)
+
+    def decode(self, ids: np.ndarray | list[int]) -> str:
+        arr = np.asarray(ids, dtype=np.int64)
+        if arr.size and (arr.min() < 0 or arr.max() >= self.vocab_size):
+            raise ValueError(f"token id outside [0, {self.vocab_size}) for tokenizer {self.name}")
+        return self._id_to_byte[arr].tobytes().decode("ascii")
+
+
+_TOKENIZERS = {"char32": CharTokenizer}
+
+
+def get_tokenizer(name: str = "char32") -> Tokenizer:
+    """Look a tokenizer up by the name stored in manifests and run configs."""
+    try:
+        return _TOKENIZERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown tokenizer {name!r}; known: {sorted(_TOKENIZERS)}") from None

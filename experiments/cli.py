@@ -1,0 +1,59 @@
+"""The `transcend` command: dispatches each subcommand to its part's own entry function.
+
+Entry functions are imported lazily so `transcend data ...` never pays for importing JAX.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# (subcommand, optional sub-subcommand) -> "module:function"; each function takes argv and returns an exit code.
+COMMANDS: dict[tuple[str, ...], str] = {
+    ("data", "synth"): "experiments.synth:main",
+    ("data",): "data_pipeline.cli:main",
+    ("train",): "jaxformer.train:main",
+    ("eval",): "jaxformer.eval.worker:main",
+    ("ladder",): "jaxformer.eval.ladder:main",
+    ("report",): "experiments.report:main",
+}
+
+USAGE = """usage: transcend COMMAND [ARGS...]
+
+commands:
+  data build|stats|dump   build and inspect rating-indexed token shards
+  data synth              generate a synthetic population of imperfect Stockfish experts (PGN)
+  train                   train a decoder transformer (resumes automatically)
+  eval                    play rated matches of checkpoints against Stockfish
+  ladder                  calibrate opponents on one rating scale
+  report                  transcendence report: plots, tables, summary.json
+
+Run `transcend COMMAND --help` for a command's options."""
+
+
+def resolve(argv: list[str]) -> tuple[str, list[str]]:
+    """Longest matching command key wins; returns the target and the remaining arguments."""
+    for n in (2, 1):
+        key = tuple(argv[:n])
+        if len(key) == n and key in COMMANDS:
+            # `data synth` consumes both words; `data` passes its sub-command on to data_pipeline.cli.
+            return COMMANDS[key], argv[n:]
+    raise KeyError(argv[0] if argv else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    try:
+        target, rest = resolve(argv)
+    except KeyError:
+        print(f"transcend: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    module_name, func_name = target.split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
