@@ -1,7 +1,17 @@
 """PGN -> normalized games -> tokens -> ArrayRecord shards -> Grain batches.
 
-The public face that `jaxformer` may import: the tokenizer and the loader. Nothing here imports `jaxformer`.
+The public face that `jaxformer` may import: the tokenizer, the manifest and the loader. Nothing here imports
+`jaxformer`. Heavy modules (grain) load only when the loader is first used.
 """
+from data_pipeline.shards import read_manifest
 from data_pipeline.tokenizer import CHAR32_VOCAB, CharTokenizer, Tokenizer, get_tokenizer
 
-__all__ = ["CHAR32_VOCAB", "CharTokenizer", "Tokenizer", "get_tokenizer"]
+__all__ = ["CHAR32_VOCAB", "CharTokenizer", "LoaderSpec", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
+
+
+def __getattr__(name: str):
+    if name in ("LoaderSpec", "make_dataset"):
+        from data_pipeline import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module 'data_pipeline' has no attribute {name!r}")

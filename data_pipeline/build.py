@@ -1,0 +1,268 @@
+"""`transcend data build`: PGN sources -> rating-indexed ArrayRecord shards + manifest.json, in parallel, resumable.
+
+The main process streams each source, cuts it at game boundaries into raw chunks of about `shard_bytes`
+(one chunk = one shard), and decides duplicates in stream order: it passes each chunk the Lichess ids that
+already appeared in earlier chunks. Workers split, filter, normalize, tokenize and write their shard.
+A rerun with the same settings skips every shard whose index exists and whose raw chunk (length and CRC)
+is unchanged, so an interrupted build resumes where it stopped.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import multiprocessing
+import pathlib
+import re
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+
+from data_pipeline import dedup, filters, normalize, shards, sources
+from data_pipeline.tokenizer import CharTokenizer, get_tokenizer
+
+_SITE_ID = re.compile(rb'\[Site\s+"[^"\n]*lichess\.org/([A-Za-z0-9]{8})')  # literal start: a fast scan
+_VAL_BUCKETS = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+    sources: tuple[str, ...]
+    out_dir: str
+    filters: filters.FilterSpec = filters.FilterSpec()
+    workers: int = 1
+    shard_bytes: int = 64 << 20  # raw PGN bytes per shard
+    val_fraction: float = 0.01
+    tokenizer: str = "char32"
+    cache_dir: str = "cache/lichess"
+
+    def settings(self) -> dict:
+        """What must match for a rerun to reuse finished shards."""
+        return json.loads(json.dumps({"sources": list(self.sources), "filters": dataclasses.asdict(self.filters),
+                                      "shard_bytes": self.shard_bytes, "val_fraction": self.val_fraction,
+                                      "tokenizer": self.tokenizer}))
+
+
+@dataclasses.dataclass
+class Job:
+    number: int
+    source: str
+    chunk: bytes
+    prior_ids: frozenset
+    crc: int
+    truncated_tail: int  # 1 when the stream broke inside this chunk's last game
+
+
+def _val_threshold(fraction: float) -> int:
+    return int(round(fraction * _VAL_BUCKETS))
+
+
+def is_validation(key: bytes, fraction: float) -> bool:
+    """Stable split: CRC-32 of the Lichess id (or of the game's text when it has none)."""
+    return zlib.crc32(key) % _VAL_BUCKETS < _val_threshold(fraction)
+
+
+def split_rule(fraction: float) -> str:
+    return (f"validation iff crc32(key) % {_VAL_BUCKETS} < {_val_threshold(fraction)}, key = the "
+            f"8-character Lichess game id from Site, else the game's header block + movetext bytes")
+
+
+def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction: float, tokenizer: str) -> dict:
+    """Worker: one raw chunk -> one finished shard. Returns the shard's meta (counts by reason, sizes)."""
+    tok = get_tokenizer(tokenizer)
+    games, garbage = normalize.split_games(job.chunk)
+    rejected: collections.Counter = collections.Counter()
+    seen: set[bytes] = set()
+    kept: list[tuple[tuple[int, int, int, int], bytes, bytes]] = []
+    for header_block, movetext in games:
+        tags = normalize.parse_headers(header_block)
+        gid = filters.game_id(tags)
+        if gid is not None:
+            if gid in job.prior_ids or gid in seen:
+                rejected["duplicate"] += 1
+                continue
+            seen.add(gid)
+        reason, fields = filters.check_headers(tags, spec)
+        if reason:
+            rejected[reason] += 1
+            continue
+        kept.append((fields, movetext, gid or header_block + b"\n\n" + movetext))
+    writer = shards.ShardWriter(out_dir, job.number)
+    good: list[tuple[tuple[int, int, int, int], bytes, bytes, int]] = []
+    for (fields, _, key), (transcript, reason, plies) in zip(kept, normalize.normalize_movetexts([k[1] for k in kept])):
+        if reason is None and plies < spec.min_plies:
+            reason = "filtered_min_plies"
+        if reason is None and spec.validate and not normalize.validate_transcript(transcript):
+            reason = "illegal_move"
+        if reason:
+            rejected[reason] += 1
+        else:
+            good.append((fields, key, transcript, plies))
+    threshold = _val_threshold(val_fraction)
+    writer.add_many([(*fields, plies, int(zlib.crc32(key) % _VAL_BUCKETS < threshold), tokens)
+                     for (fields, key, _, plies), tokens in zip(good, _encode_games(tok, [g[2] for g in good]))])
+    if job.truncated_tail:
+        rejected["truncated_stream"] += job.truncated_tail
+    meta = {"shard": job.number, "source": job.source, "chunk_bytes": len(job.chunk), "chunk_crc32": job.crc,
+            "raw_games": len(games) + job.truncated_tail, "kept": len(games) - sum(rejected.values()) + job.truncated_tail,
+            "rejected": dict(rejected), "garbage_paragraphs": garbage}
+    writer.finalize(meta)
+    return meta
+
+
+def _encode_games(tok, transcripts: list[bytes]) -> list[bytes]:
+    """Token bytes of `;` + transcript for each game; a character tokenizer encodes the whole chunk in one call."""
+    if not isinstance(tok, CharTokenizer):
+        return [tok.encode_bytes(b";" + t).tobytes() for t in transcripts]
+    ids = tok.encode_bytes(b";" + b";".join(transcripts)).tobytes()
+    out, pos = [], 0
+    for t in transcripts:
+        out.append(ids[pos:pos + len(t) + 1])
+        pos += len(t) + 1
+    return out
+
+
+def iter_chunks(path: str, shard_bytes: int, errors: list[dict]) -> Iterator[tuple[bytes, int]]:
+    """Raw chunks of about shard_bytes, cut before a header line that follows a blank line; -> (chunk, partial games).
+
+    A broken stream ends the source: the complete games before the break form the last chunk, the partial game
+    is counted, and the error (file and byte offset) is appended to `errors`.
+    """
+    buf = bytearray()
+    blocks = sources.iter_blocks(path)
+    while True:
+        try:
+            block = next(blocks)
+        except StopIteration:
+            if buf.strip():
+                yield bytes(buf), 0
+            return
+        except sources.StreamError as e:
+            errors.append({"source": path, "offset": e.offset, "error": str(e)})
+            print(f"error: {e}", file=sys.stderr)
+            cut = buf.rfind(b"\n\n[")
+            complete, tail = (buf[: cut + 2], buf[cut + 2:]) if cut >= 0 else (b"", buf)
+            if normalize.ends_with_result(bytes(tail)):  # the break fell right after a finished game
+                complete, tail = buf, b""
+            if complete.strip() or tail.strip():
+                yield bytes(complete), int(bool(tail.strip()))
+            return
+        buf += block
+        # Cut at the first game boundary past shard_bytes: chunks do not depend on how the stream was read.
+        while len(buf) >= shard_bytes and (cut := buf.find(b"\n\n[", shard_bytes - 2)) >= 0:
+            yield bytes(buf[: cut + 2]), 0
+            del buf[: cut + 2]
+
+
+def _finished(out_dir: pathlib.Path, number: int, chunk_len: int, crc: int) -> bool:
+    try:
+        _, meta = shards.load_shard_index(out_dir, number)
+    except (FileNotFoundError, OSError, ValueError, KeyError):
+        return False
+    same_chunk = meta.get("chunk_bytes") == chunk_len and meta.get("chunk_crc32") == crc
+    return same_chunk and shards.record_path(out_dir, number).exists()
+
+
+@dataclasses.dataclass
+class _Progress:
+    errors: list[dict] = dataclasses.field(default_factory=list)  # broken streams: source, offset, message
+    reused: int = 0  # finished shards skipped on this run
+    shards: int = 0  # shards this build consists of
+
+
+def _jobs(cfg: BuildConfig, paths: list[str], out: pathlib.Path, progress: _Progress) -> Iterator[Job]:
+    seen = dedup.IdSet()  # every Lichess id met so far, 16 bytes each
+    for path in paths:
+        for chunk, tail in iter_chunks(path, cfg.shard_bytes, progress.errors):
+            ids = _SITE_ID.findall(chunk)
+            prior = frozenset(i for i, was in zip(ids, seen.add(dedup.pack_ids(ids)).tolist()) if was)
+            crc = zlib.crc32(chunk)
+            number = progress.shards
+            progress.shards += 1
+            if _finished(out, number, len(chunk), crc):
+                progress.reused += 1
+            else:
+                yield Job(number, path, chunk, prior, crc, tail)
+
+
+def build(cfg: BuildConfig) -> dict:
+    """Build (or resume) the shards and write manifest.json; returns the manifest."""
+    from tqdm import tqdm
+
+    if not cfg.sources:
+        raise ValueError("no sources: pass --source FILE.pgn[.zst|.gz|.bz2] or --source lichess:YYYY-MM")
+    paths = [sources.resolve_source(s, cfg.cache_dir) for s in cfg.sources]
+    for path in paths:
+        if not pathlib.Path(path).is_file():
+            raise FileNotFoundError(f"PGN source {path!r} does not exist (pass a .pgn, .pgn.zst, .pgn.gz or .pgn.bz2 "
+                                    f"file, or lichess:YYYY-MM)")
+    out = pathlib.Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings_path = out / "build_settings.json"
+    if settings_path.exists() and json.loads(settings_path.read_text()) != cfg.settings():
+        raise ValueError(f"{out} was built with other settings ({settings_path}); use a new --out directory "
+                         f"(or delete {out}) to build with these sources/filters")
+    shards.write_json_atomic(settings_path, cfg.settings())
+    for stale in out.glob("*.tmp"):  # leftovers of an interrupted build: never renamed, never used
+        stale.unlink()
+    progress = _Progress()
+    t0 = time.time()
+    bar = tqdm(unit=" games", desc=f"build {out.name}", smoothing=0.1)
+    args = (str(out), cfg.filters, cfg.val_fraction, cfg.tokenizer)
+    if cfg.workers <= 1:
+        for job in _jobs(cfg, paths, out, progress):
+            bar.update(process_chunk(job, *args)["raw_games"])
+    else:
+        ctx = multiprocessing.get_context("spawn")  # safe beside threads (JAX, array_record)
+        with ctx.Pool(cfg.workers) as pool:
+            pending: collections.deque = collections.deque()
+            for job in _jobs(cfg, paths, out, progress):
+                pending.append(pool.apply_async(process_chunk, (job, *args)))
+                while len(pending) >= 2 * cfg.workers:  # bound memory: at most 2 raw chunks per worker in flight
+                    bar.update(pending.popleft().get()["raw_games"])
+            while pending:
+                bar.update(pending.popleft().get()["raw_games"])
+    bar.close()
+    manifest = write_manifest(cfg, out, progress.shards, progress.errors)
+    print(f"built {out}: {manifest['games']} games, {manifest['tokens']} tokens in {time.time() - t0:.1f}s "
+          f"({progress.reused} finished shards reused)", file=sys.stderr)
+    if manifest["counts"]["kept"] == 0:
+        print(f"warning: no game was kept from {list(cfg.sources)}; see `transcend data stats {out}` for the reasons",
+              file=sys.stderr)
+    return manifest
+
+
+def write_manifest(cfg: BuildConfig, out: pathlib.Path, n_shards: int, errors: list[dict]) -> dict:
+    numbers = list(range(n_shards))
+    extra = [p.name for p in out.glob("shard-*.index.npz") if int(p.name.split("-")[1].split(".")[0]) >= n_shards]
+    if extra:  # e.g. an earlier build of a source that has since been cut short
+        print(f"warning: {out} holds {len(extra)} shard(s) past this build's {n_shards} ({extra[0]}...); "
+              f"they are not part of the manifest", file=sys.stderr)
+    rejected: collections.Counter = collections.Counter()
+    raw = garbage = 0
+    for n in numbers:
+        meta = shards.load_shard_index(out, n)[1]
+        rejected.update(meta["rejected"])
+        raw += meta["raw_games"]
+        garbage += meta["garbage_paragraphs"]
+    tok = get_tokenizer(cfg.tokenizer)
+    manifest = {
+        "format_version": 1,
+        "sources": list(cfg.sources),
+        "filters": dataclasses.asdict(cfg.filters),
+        "tokenizer": tok.name,
+        "vocab": tok.vocab,
+        "record_format": shards.RECORD_FORMAT,
+        "time_controls": list(filters.TIME_CONTROLS),
+        "results": list(filters.RESULT_NAMES),
+        "split_rule": split_rule(cfg.val_fraction),
+        "val_fraction": cfg.val_fraction,
+        "shards": len(numbers),
+        "counts": {"raw_games": raw, "kept": raw - sum(rejected.values()), "rejected": dict(sorted(rejected.items())),
+                   "garbage_paragraphs": garbage},
+        "errors": errors,
+    }
+    manifest.update(shards.summarize(shards.load_index(out, numbers)))
+    shards.write_json_atomic(out / shards.MANIFEST, manifest)
+    return shards.read_manifest(out)

@@ -1,0 +1,122 @@
+"""`transcend data build|stats|dump`: build rating-indexed token shards from PGN, and look inside them."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from data_pipeline import build as build_mod
+from data_pipeline import filters, shards
+from data_pipeline.tokenizer import get_tokenizer
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="transcend data", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="PGN files or Lichess months -> ArrayRecord shards + manifest.json (resumable)")
+    b.add_argument("--source", nargs="+", required=True, action="extend",
+                   help="PGN file (.pgn, .pgn.zst, .pgn.gz, .pgn.bz2) or lichess:YYYY-MM (downloaded, SHA-256 checked)")
+    b.add_argument("--out", required=True, help="output directory (rerun the same command to resume)")
+    b.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    b.add_argument("--shard-mb", type=float, default=64, help="raw PGN megabytes per shard (default 64)")
+    b.add_argument("--val-fraction", type=float, default=0.01, help="share of games in validation, by game-id hash")
+    b.add_argument("--tokenizer", default="char32", help="tokenizer name (default: the paper's 32 characters)")
+    b.add_argument("--cache-dir", default="cache/lichess", help="where lichess:YYYY-MM downloads go")
+    b.add_argument("--time-control", nargs="+", default=[], choices=filters.TIME_CONTROLS[1:], metavar="CLASS",
+                   help=f"keep only these Lichess speed classes: {', '.join(filters.TIME_CONTROLS[1:])} "
+                        f"(from TimeControl, else the Event name; default: all)")
+    b.add_argument("--rated-only", action="store_true", help="keep only games whose Event says Rated")
+    b.add_argument("--exclude-bots", action="store_true", help="drop games with a BOT title on either side")
+    b.add_argument("--min-plies", type=int, default=0, help="drop games shorter than this many half-moves")
+    b.add_argument("--termination", nargs="+", default=[], help="keep only these Termination values, e.g. Normal")
+    b.add_argument("--validate", action="store_true", help="replay every game with python-chess; reject illegal ones (slow)")
+
+    s = sub.add_parser("stats", help="print a built directory's manifest figures")
+    s.add_argument("data_dir")
+    s.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+
+    d = sub.add_parser("dump", help="print decoded transcripts, one game a line")
+    d.add_argument("data_dir")
+    d.add_argument("--split", choices=shards.SPLITS, default=None, help="only this split (default: both)")
+    d.add_argument("--max-rating", type=int, default=None, help="only games with max(WhiteElo, BlackElo) <= this")
+    d.add_argument("--limit", type=int, default=None, help="stop after this many games")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "build":
+        return _build(args)
+    if args.command == "stats":
+        return _stats(args)
+    return _dump(args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    spec = filters.FilterSpec(time_controls=tuple(args.time_control), rated_only=args.rated_only,
+                              exclude_bots=args.exclude_bots, min_plies=args.min_plies,
+                              terminations=tuple(args.termination), validate=args.validate)
+    cfg = build_mod.BuildConfig(sources=tuple(args.source), out_dir=args.out, filters=spec, workers=args.workers,
+                                shard_bytes=int(args.shard_mb * (1 << 20)), val_fraction=args.val_fraction,
+                                tokenizer=args.tokenizer, cache_dir=args.cache_dir)
+    try:
+        manifest = build_mod.build(cfg)
+    except (FileNotFoundError, ValueError, ConnectionError) as e:
+        print(f"transcend data build: {e}", file=sys.stderr)
+        return 2
+    if manifest["errors"]:
+        print(f"transcend data build: {len(manifest['errors'])} source(s) broke off early (see manifest 'errors'); "
+              f"the shards written are valid", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    m = shards.read_manifest(args.data_dir)
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    c = m["counts"]
+    print(f"{args.data_dir}: {m['shards']} shards, tokenizer {m['tokenizer']}")
+    print(f"sources: {', '.join(m['sources'])}")
+    print(f"games read {c['raw_games']:,}, kept {c['kept']:,}; train {m['games']['train']:,} "
+          f"({m['tokens']['train']:,} tokens), validation {m['games']['validation']:,} ({m['tokens']['validation']:,} tokens)")
+    for reason, n in c["rejected"].items():
+        print(f"  skipped {reason}: {n:,}")
+    if c["garbage_paragraphs"]:
+        print(f"  text outside any game (paragraphs): {c['garbage_paragraphs']:,}")
+    print(f"ratings {m['rating_min']}..{m['rating_max']}; games with both players <= cutoff:")
+    print("  " + "  ".join(f"{k}:{v:,}" for k, v in m["counts_per_cutoff"].items()))
+    for e in m["errors"]:
+        print(f"error: {e['error']}")
+    return 0
+
+
+def _dump(args: argparse.Namespace) -> int:
+    from array_record.python import array_record_module
+
+    m = shards.read_manifest(args.data_dir)
+    tok = get_tokenizer(m["tokenizer"])
+    printed = 0
+    for n in range(m["shards"]):
+        idx, _ = shards.load_shard_index(args.data_dir, n)
+        sel = idx["split"] >= 0
+        if args.split is not None:
+            sel &= idx["split"] == shards.SPLITS.index(args.split)
+        if args.max_rating is not None:
+            sel &= (idx["white_elo"] <= args.max_rating) & (idx["black_elo"] <= args.max_rating)
+        rows = [int(i) for i in sel.nonzero()[0]]
+        if args.limit is not None:
+            rows = rows[: args.limit - printed]
+        if not rows:
+            continue
+        reader = array_record_module.ArrayRecordReader(str(shards.record_path(args.data_dir, n)))
+        for rec in reader.read(rows):
+            print(tok.decode(shards.decode_record(rec)[1])[1:])  # drop the game-start `;`
+        reader.close()
+        printed += len(rows)
+        if args.limit is not None and printed >= args.limit:
+            break
+    return 0
