@@ -19,6 +19,8 @@ import time
 import zlib
 from collections.abc import Iterator
 
+import numpy as np
+
 from data_pipeline import dedup, filters, normalize, shards, sources
 from data_pipeline.tokenizer import CharTokenizer, get_tokenizer
 
@@ -63,6 +65,34 @@ def is_validation(key: bytes, fraction: float) -> bool:
     return zlib.crc32(key) % _VAL_BUCKETS < _val_threshold(fraction)
 
 
+def _crc32_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1).astype(np.uint32)
+    return table
+
+
+_CRC32_TABLE = _crc32_table()
+
+
+def _validation_flags(keys: list[bytes], fraction: float) -> list[int]:
+    """`is_validation` for many keys: the 8-byte Lichess ids get zlib's CRC-32 computed with NumPy, all at once."""
+    flags = [0] * len(keys)
+    ids = [i for i, k in enumerate(keys) if len(k) == 8]  # Lichess ids (any 8-byte key gives the same CRC)
+    if ids:
+        data = np.frombuffer(b"".join([keys[i] for i in ids]), np.uint8).reshape(-1, 8)
+        crc = np.full(len(ids), 0xFFFFFFFF, np.uint32)
+        for k in range(8):
+            crc = _CRC32_TABLE[(crc ^ data[:, k]) & 0xFF] ^ (crc >> np.uint32(8))
+        crc ^= np.uint32(0xFFFFFFFF)
+        for i, v in zip(ids, (crc % _VAL_BUCKETS < _val_threshold(fraction)).tolist()):
+            flags[i] = int(v)
+    for i, k in enumerate(keys):
+        if len(k) != 8:
+            flags[i] = int(is_validation(k, fraction))
+    return flags
+
+
 def split_rule(fraction: float) -> str:
     return (f"validation iff crc32(key) % {_VAL_BUCKETS} < {_val_threshold(fraction)}, key = the "
             f"8-character Lichess game id from Site, else the game's header block + movetext bytes")
@@ -71,26 +101,25 @@ def split_rule(fraction: float) -> str:
 def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction: float, tokenizer: str) -> dict:
     """Worker: one raw chunk -> one finished shard. Returns the shard's meta (counts by reason, sizes)."""
     tok = get_tokenizer(tokenizer)
-    games, garbage = normalize.split_games(job.chunk)
+    heads, movetexts, garbage = normalize.split_chunk(job.chunk)
+    header_reasons, fields, gids = filters.check_games(heads, spec)  # whole chunk at once
     rejected: collections.Counter = collections.Counter()
     seen: set[bytes] = set()
-    kept: list[tuple[tuple[int, int, int, int], bytes, bytes]] = []
-    for header_block, movetext in games:
-        tags = normalize.parse_headers(header_block)
-        gid = filters.game_id(tags)
+    kept: list[int] = []
+    for i, (gid, reason) in enumerate(zip(gids, header_reasons)):
         if gid is not None:
             if gid in job.prior_ids or gid in seen:
                 rejected["duplicate"] += 1
                 continue
             seen.add(gid)
-        reason, fields = filters.check_headers(tags, spec)
         if reason:
             rejected[reason] += 1
-            continue
-        kept.append((fields, movetext, gid or header_block + b"\n\n" + movetext))
+        else:
+            kept.append(i)
     writer = shards.ShardWriter(out_dir, job.number)
-    good: list[tuple[tuple[int, int, int, int], bytes, bytes, int]] = []
-    for (fields, _, key), (transcript, reason, plies) in zip(kept, normalize.normalize_movetexts([k[1] for k in kept])):
+    rows = fields.tolist()
+    good: list[tuple[list[int], bytes, bytes, int]] = []
+    for i, (transcript, reason, plies) in zip(kept, normalize.normalize_movetexts([movetexts[i] for i in kept])):
         if reason is None and plies < spec.min_plies:
             reason = "filtered_min_plies"
         if reason is None and spec.validate and not normalize.validate_transcript(transcript):
@@ -98,14 +127,15 @@ def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction
         if reason:
             rejected[reason] += 1
         else:
-            good.append((fields, key, transcript, plies))
-    threshold = _val_threshold(val_fraction)
-    writer.add_many([(*fields, plies, int(zlib.crc32(key) % _VAL_BUCKETS < threshold), tokens)
-                     for (fields, key, _, plies), tokens in zip(good, _encode_games(tok, [g[2] for g in good]))])
+            good.append((rows[i], gids[i] or heads[i] + b"\n\n" + movetexts[i], transcript, plies))
+    splits = _validation_flags([g[1] for g in good], val_fraction)
+    writer.add_many([(*row, plies, split, tokens) for (row, _, _, plies), split, tokens
+                     in zip(good, splits, _encode_games(tok, [g[2] for g in good]))])
     if job.truncated_tail:
         rejected["truncated_stream"] += job.truncated_tail
     meta = {"shard": job.number, "source": job.source, "chunk_bytes": len(job.chunk), "chunk_crc32": job.crc,
-            "raw_games": len(games) + job.truncated_tail, "kept": len(games) - sum(rejected.values()) + job.truncated_tail,
+            "raw_games": len(heads) + job.truncated_tail,
+            "kept": len(heads) - sum(rejected.values()) + job.truncated_tail,
             "rejected": dict(rejected), "garbage_paragraphs": garbage}
     writer.finalize(meta)
     return meta

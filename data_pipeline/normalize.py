@@ -1,10 +1,11 @@
 """PGN text -> games -> the paper's transcripts (`1.e4 e5 2.Nf3 Nc6 ...`), a whole chunk of games at a time.
 
-Speed comes from working on many games at once: movetexts are joined into one buffer (games separated by
-NUL) and cleaned by bytes.translate/replace, a NumPy mask for comments, and a few compiled regexes, so
-Python touches each game only a few times (about 13 us a game on the shared sample, vs ~1.4 ms for
-`chess.pgn.read_game`). Nothing here replays moves; `validate_transcript` (python-chess) is the optional
-slow check behind `--validate`.
+Speed comes from working on many games at once: movetexts are joined into cache-sized buffers (games separated
+by NUL) and cleaned by bytes.translate/replace and NumPy masks (comments, Black move numbers, edge spaces and
+results); the SAN grammar is checked per token through a perfect-hash table of move shapes, and only games that
+table cannot vouch for meet the `_GAME` regex, whose verdict is the definition. Python touches each game only a
+few times (about 8 us a game on the shared sample, vs ~1 ms for `chess.pgn.read_game`). Nothing here replays
+moves; `validate_transcript` (python-chess) is the optional slow check behind `--validate`.
 """
 from __future__ import annotations
 
@@ -29,15 +30,60 @@ _SPACES = re.compile(rb"  +")
 _RESULTS = (b"1-0", b"0-1", b"1/2-1/2", b"*")
 _REASONS = (None, "outside_vocab", "empty_movetext", "unparsable_movetext", "bad_move_numbers")
 _MAX_VARIATION_DEPTH = 64
+_BATCH = 2048  # games cleaned together: large enough to amortize each pass, small enough to stay in cache
 
 # One SAN move: pawn move (capture, promotion), piece move (with disambiguation), or castling; then an
-# optional check/mate sign. Alternatives are ordered by frequency: this regex is the costliest step.
+# optional check/mate sign. Piece moves try the longest form first: the possessive repeats below never
+# backtrack into a finished move, so `Qg1h2` must not stop at `Qg1`.
 _SAN = (rb"(?:[a-h](?:[1-8](?:=[NBRQ])?|x[a-h][1-8](?:=[NBRQ])?)"
-        rb"|[NBRQK](?:[a-h][1-8]|x[a-h][1-8]|[a-h1-8]x?[a-h][1-8]|[a-h][1-8]x?[a-h][1-8])|O-O(?:-O)?)[+#]?")
+        rb"|[NBRQK](?:[a-h][1-8]x?[a-h][1-8]|[a-h1-8]x?[a-h][1-8]|x[a-h][1-8]|[a-h][1-8])|O-O(?:-O)?)[+#]?")
 # Move numbers before every White move only, strictly alternating White/Black; a NUL after each game.
 # Possessive repeats: each White-Black-number step is self-delimiting, so the engine never needs to backtrack.
 _GAME = re.compile(rb"(?:1\." + _SAN + rb"(?: " + _SAN + rb" [1-9]\d*\." + _SAN + rb")*+(?: " + _SAN + rb")?+)?+\x00")
 _VOCAB_BYTES = CHAR32_VOCAB.encode("ascii")
+
+
+def _shape_table() -> bytes:
+    """Byte -> its class in the SAN grammar: a-h -> a, 1-8 -> 1, NBRQ -> N; separators and other SAN/number
+    symbols stay; anything else -> `?`. A token's shape decides exactly whether `_SAN` accepts it."""
+    table = bytearray(b"?" * 256)
+    for ch in b" \x00#+-.09=KOx":
+        table[ch] = ch
+    for chars, cls in ((b"abcdefgh", b"a"), (b"12345678", b"1"), (b"NBRQ", b"N")):
+        for ch in chars:
+            table[ch] = cls[0]
+    return bytes(table)
+
+
+def _token_shapes() -> list[bytes]:
+    """Every shape `_SAN` accepts, and those of move numbers `[1-9]\\d*.` up to 4 digits (longer: regex path)."""
+    pieces = [p + body for p in (b"N", b"K")
+              for body in (b"a1", b"xa1", b"aa1", b"1a1", b"axa1", b"1xa1", b"a1a1", b"a1xa1")]
+    sans = [m + c for m in [b"a1", b"a1=N", b"axa1", b"axa1=N", *pieces, b"O-O", b"O-O-O"] for c in (b"", b"+", b"#")]
+    numbers = [[b"1", b"9"]]  # shapes of the first digit: 1-8 -> 1, 9; never 0
+    for _ in range(3):
+        numbers.append([n + d for n in numbers[-1] for d in (b"1", b"9", b"0")])
+    return sans + [n + b"." for group in numbers for n in group]
+
+
+def _perfect_hash(words: list[int], bits: int = 12) -> tuple[int, np.ndarray]:
+    """A multiplier that sends every word to its own slot of a 2**bits table; empty slots hold a non-word."""
+    for i in range(10_000):
+        mult = (0x9E3779B97F4A7C15 + 2 * i) % (1 << 64)
+        slots = {(w * mult) % (1 << 64) >> (64 - bits) for w in words}
+        if len(slots) == len(words):
+            table = np.full(1 << bits, np.iinfo(np.uint64).max, np.uint64)  # 0xFF bytes never occur in a shape
+            for w in words:
+                table[(w * mult) % (1 << 64) >> (64 - bits)] = w
+            return mult, table
+    raise RuntimeError("no perfect hash found for the SAN shape table")  # a few tries suffice for ~150 words
+
+
+_SHAPE = _shape_table()
+_SHAPE_MULT, _SHAPE_TABLE = _perfect_hash([int.from_bytes(s, "little") for s in _token_shapes()])
+_SHAPE_SHIFT = np.uint64(64 - 12)
+# Low `length` bytes of a little-endian word; tokens of 8+ bytes get 0, which is no shape.
+_LENGTH_MASK = np.array([(1 << 8 * n) - 1 for n in range(8)] + [0], np.uint64)
 
 
 def split_games(text: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
@@ -46,28 +92,75 @@ def split_games(text: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
     A blank line followed by `[` starts a game; its first blank line separates headers from movetext. Text
     outside any game, or after a movetext that already ended with a result, counts as garbage.
     """
+    heads, movetexts, garbage = split_chunk(text)
+    return list(zip(heads, movetexts)), garbage
+
+
+def split_chunk(text: bytes) -> tuple[list[bytes], list[bytes], int]:
+    """`split_games` as two parallel lists (header blocks, movetexts) plus the garbage count.
+
+    Well-formed text (checked with NumPy over the newlines) is cut with one `bytes.split`; anything else takes
+    the general path below, which gives the same answer on well-formed text.
+    """
     if b"\r" in text:
         text = text.replace(b"\r\n", b"\n")
+    end = len(text)
+    while end and text[end - 1] in b" \t\n\r\x0b\x0c":  # what strip() would drop, without copying the chunk
+        end -= 1
+    if text[end:] in (b"", b"\n", b"\n\n") and _well_formed(text, end):
+        paras = text.split(b"\n\n")
+        if text[end:] == b"\n\n":
+            paras.pop()
+        elif text[end:] == b"\n":
+            paras[-1] = paras[-1][:-1]
+        return paras[0::2], paras[1::2], 0
     if b"\n \n" in text or b"\n\t" in text:
         text = _BLANK_LINE.sub(b"\n\n", text)
-    games: list[tuple[bytes, bytes]] = []
+    text = text.strip()
+    heads, movetexts = [], []
     garbage = 0
-    for piece in _GAME_START.split(text.strip()):
+    for piece in _GAME_START.split(text):
         head, _, rest = piece.partition(b"\n\n")
         if head[:1] != b"[":
             garbage += len(_paragraphs(piece))
         elif head.count(b"\n") != head.count(b"\n[") or b"\n\n" in rest:
-            garbage += _split_slow(piece, games)
+            garbage += _split_slow(piece, heads, movetexts)
         else:
-            games.append((head, rest))
-    return games, garbage
+            heads.append(head)
+            movetexts.append(rest)
+    return heads, movetexts, garbage
+
+
+def _well_formed(text: bytes, end: int) -> bool:
+    """True when in text[:end] (a chunk without trailing whitespace) blank lines (exactly two newlines, no
+    indented lines) alternate header block / movetext, each header line starts with `[` and no movetext does:
+    then cutting at blank lines is what the general path does."""
+    if text[:1] != b"[":  # no leading whitespace either
+        return False
+    a = np.frombuffer(text, np.uint8, count=end)
+    step = 1 << 22  # newline search in cache-sized slices: no chunk-sized temporary
+    nl = np.concatenate([np.flatnonzero(a[i:i + step] == ord("\n")) + i for i in range(0, a.size, step)] or [[]])
+    nl = nl.astype(np.int64)
+    after = a[nl + 1]  # text is stripped: a newline is never its last byte
+    after2 = a[np.minimum(nl + 2, a.size - 1)]  # read only after a newline that is not the last byte either
+    if ((after == ord(" ")) | (after == ord("\t")) | ((after == ord("\n")) & (after2 == ord("\n")))).any():
+        return False
+    blank = after == ord("\n")  # first newline of each blank line
+    if blank.sum() % 2 == 0:  # paragraphs must pair up as (header block, movetext)
+        return False
+    starts_head = after2[blank] == ord("[")
+    if not (starts_head[1::2].all() and not starts_head[0::2].any()):
+        return False
+    single = ~blank & (np.concatenate([[0], a[nl[1:] - 1]]) != ord("\n"))  # newlines inside a paragraph
+    in_head = np.cumsum(blank) % 2 == 0  # paragraphs before: even -> inside a header block
+    return bool((a[nl[single & in_head] + 1] == ord("[")).all())
 
 
 def _paragraphs(text: bytes) -> list[bytes]:
     return [p for p in _PARAGRAPHS.split(text) if p.strip()]
 
 
-def _split_slow(piece: bytes, games: list[tuple[bytes, bytes]]) -> int:
+def _split_slow(piece: bytes, heads: list[bytes], movetexts: list[bytes]) -> int:
     """One game with movetext glued to its headers, or extra paragraphs after it; returns garbage paragraphs."""
     paras = _paragraphs(piece)
     lines = paras[0].split(b"\n")
@@ -81,7 +174,8 @@ def _split_slow(piece: bytes, games: list[tuple[bytes, bytes]]) -> int:
             movetext += b"\n" + para
         else:
             garbage += 1
-    games.append((head, movetext))
+    heads.append(head)
+    movetexts.append(movetext)
     return garbage
 
 
@@ -102,8 +196,13 @@ def normalize_movetexts(movetexts: list[bytes]) -> list[tuple[bytes | None, str 
     numbers or result; `+`, `#`, `=Q`, `O-O(-O)` kept. Reasons: `empty_movetext`, `outside_vocab`,
     `unparsable_movetext` (not SAN moves alternating after `N.` numbers), `bad_move_numbers`.
     """
-    if not movetexts:
-        return []
+    out: list[tuple[bytes | None, str | None, int]] = []
+    for i in range(0, len(movetexts), _BATCH):  # cache-sized batches: ~2x faster than one huge buffer
+        out += _normalize_batch(movetexts[i:i + _BATCH])
+    return out
+
+
+def _normalize_batch(movetexts: list[bytes]) -> list[tuple[bytes | None, str | None, int]]:
     buf = SEP + SEP.join(movetexts) + SEP
     if b";" in buf:
         buf = _LINE_COMMENT.sub(b"", buf)  # PGN rest-of-line comments, before newlines become spaces
@@ -122,14 +221,30 @@ def normalize_movetexts(movetexts: list[bytes]) -> list[tuple[bytes | None, str 
     if b"  " in buf:
         buf = _SPACES.sub(b" ", buf)
     # After the steps above every remaining `.` ends a White move number: `12. Nf3` -> `12.Nf3`.
-    buf = buf.replace(b". ", b".").replace(b" \x00", b"\x00").replace(b"\x00 ", b"\x00")
-    for result in _RESULTS:  # the result token ends the movetext: drop it (plain replaces, no regex scan)
-        buf = buf.replace(b" " + result + b"\x00", b"\x00")
-    joined = buf[1:]  # every game ends with SEP
-    transcripts = joined[:-1].split(SEP)
+    transcripts = _trim_games(buf.replace(b". ", b"."))
     if len(transcripts) != len(movetexts):
         raise ValueError("a movetext contained a NUL byte")
-    return _check(joined, transcripts)
+    return _check(SEP.join(transcripts) + SEP, transcripts)
+
+
+def _trim_games(buf: bytes) -> list[bytes]:
+    """Cut the SEP-framed buffer into games, dropping a space at either end of each game, then the result token
+    (`" 1-0"`, `" 0-1"`, `" 1/2-1/2"`, `" *"`, tried in that order, each at most once): what replacing
+    `" \\x00"`, `"\\x00 "` and then each `" " + result + "\\x00"` by `"\\x00"` in the whole buffer does, found
+    with NumPy at the game ends instead of six passes over the bytes."""
+    a = np.frombuffer(bytes(8) + buf, np.uint8)  # index i of buf is i + 8 here: 8-byte reads before any end
+    nul = np.flatnonzero(a == 0)
+    nul = nul[nul >= 8]
+    start, end = nul[:-1] + 1, nul[1:]
+    end -= (end > start) & (a[end - 1] == ord(" "))
+    start += (end > start) & (a[start] == ord(" "))
+    last8 = np.ndarray((a.size - 7,), "<u8", a, strides=(1,))  # the 8 bytes from each offset
+    for result in _RESULTS:
+        tail = b" " + result
+        hit = (end - start >= len(tail)) & (last8[end - 8] >> np.uint64(64 - 8 * len(tail))
+                                             == np.uint64(int.from_bytes(tail, "little")))
+        end -= hit * len(tail)
+    return [buf[s:e] for s, e in zip((start - 8).tolist(), (end - 8).tolist())]
 
 
 def _strip_comments(buf: bytes) -> bytes:
@@ -141,30 +256,74 @@ def _strip_comments(buf: bytes) -> bytes:
     (which leave an unclosed `{` for the vocabulary check to reject).
     """
     a = np.frombuffer(buf, np.uint8)
-    opens, closes = np.flatnonzero(a == ord("{")), np.flatnonzero(a == ord("}"))
+    high = np.flatnonzero(a >= ord("{"))  # one pass for `{` and `}` (and rare `|`, `~`, non-ASCII bytes)
+    opens, closes = high[a[high] == ord("{")], high[a[high] == ord("}")]
     if opens.size != closes.size or not (opens < closes).all() or not (closes[:-1] < opens[1:]).all():
         return _BLACK_MOVE_NUMBER.sub(b"", _BRACE_COMMENT.sub(b" ", buf))
-    padded = np.concatenate([np.zeros(8, np.uint8), a, np.zeros(8, np.uint8)])  # index i of `a` is i + 8 here
+    padded = np.frombuffer(bytes(8) + buf + bytes(8), np.uint8)  # index i of `a` is i + 8 here
     # A comment between spaces takes the space after it along, leaving one separator: `e4 { c } e5` -> `e4 e5`.
     comment_ends = closes + 1 + ((padded[opens + 7] == ord(" ")) & (padded[closes + 9] == ord(" ")))
     # Black move numbers: a run of digits, then `...`, then an optional space.
-    dots3 = np.flatnonzero((a[:-2] == ord(".")) & (a[1:-1] == ord(".")) & (a[2:] == ord(".")))
+    dots = np.flatnonzero(a == ord("."))
+    dots3 = dots[(padded[dots + 9] == ord(".")) & (padded[dots + 10] == ord("."))]
     starts = dots3.copy()
     for _ in range(6):
         prev = padded[starts + 7]
         starts -= (prev >= ord("0")) & (prev <= ord("9")) & (starts > 0)
     ends = dots3 + 3 + (padded[dots3 + 11] == ord(" "))
-    # Span starts and ends in separate arrays: a start may sit where another span ends ("}{"). Within each
-    # array positions are distinct: a `{` vs a digit/`.`; the byte after `}`/`} ` vs after `...`/`... `.
-    begin, finish = np.zeros(a.size + 1, np.int8), np.zeros(a.size + 1, np.int8)
-    begin[opens] = 1
-    begin[starts] = 1
-    finish[comment_ends] = 1
-    finish[ends] = 1
-    deleted = np.cumsum(begin[:-1] - finish[:-1], dtype=np.int8) != 0
-    if deleted[np.flatnonzero(a == 0)].any():
+    if (starts[1:] < ends[:-1]).any():  # overlapping `....` runs: count nesting depth instead
+        step = np.zeros(a.size + 1, np.int8)  # +1 where a span starts, -1 where one ends; positions distinct
+        step[opens] += 1                      # within each index array (see the span ends above)
+        step[starts] += 1
+        step[comment_ends] -= 1
+        step[ends] -= 1
+        keep = np.cumsum(step[:-1], dtype=np.int8) == 0
+    else:  # comments are disjoint, and so are numbers: each set of spans is one run-length mask
+        keep = _outside(opens, comment_ends, a.size) & _outside(starts, ends, a.size)
+    out = a[keep].tobytes()
+    if out.count(SEP) != buf.count(SEP):  # a span swallowed a game boundary
         return _BLACK_MOVE_NUMBER.sub(b"", _BRACE_COMMENT.sub(b" ", buf))
-    return a[~deleted].tobytes()
+    return out
+
+
+def _outside(begin: np.ndarray, end: np.ndarray, size: int) -> np.ndarray:
+    """Mask of the bytes outside the sorted, disjoint spans [begin, end)."""
+    bounds = np.empty(2 * begin.size + 2, np.int64)
+    bounds[0], bounds[1:-1:2], bounds[2:-1:2], bounds[-1] = 0, begin, end, size
+    flags = np.ones(bounds.size - 1, bool)
+    flags[1::2] = False
+    return np.repeat(flags, np.diff(bounds))
+
+
+def _grammar_fast(joined: bytes, starts: np.ndarray) -> np.ndarray:
+    """Per game: True when `_GAME` certainly accepts it, decided for the whole chunk with NumPy.
+
+    Each White move number is split off as its own token (`12.Nf3` -> `12.` `Nf3`), so a game must read
+    number, move, move, number, move, move, ... ending on a move, with `1.` first; every token's shape must be
+    one `_token_shapes` lists (looked up through a perfect hash of its bytes as one 64-bit word). False means
+    "ask the regex" (rare forms like 5-digit move numbers land there too), so the verdict is always `_GAME`'s.
+    """
+    shaped = joined.translate(_SHAPE).replace(b".", b". ")
+    a = np.frombuffer(shaped + bytes(8), np.uint8)
+    words_at = np.ndarray((len(shaped) + 1,), "<u8", shaped + bytes(8), strides=(1,))  # 8 bytes from each offset
+    sep = np.flatnonzero(a[:len(shaped)] <= 32)  # spaces and the NUL after each game
+    tok_start = np.empty_like(sep)
+    tok_start[0], tok_start[1:] = 0, sep[:-1] + 1
+    word = words_at[tok_start] & _LENGTH_MASK[np.minimum(sep - tok_start, 8)]
+    known = _SHAPE_TABLE[(word * np.uint64(_SHAPE_MULT)) >> _SHAPE_SHIFT] == word
+    is_num = a[sep - 1] == ord(".")
+    is_last = a[sep] == 0
+    first = np.ones(sep.size + 2, bool)  # padded by two: tokens before the first count as game starts
+    first[3:] = is_last[:-1]
+    num = np.ones(sep.size + 2, bool)
+    num[2:] = is_num
+    # A number opens each game and follows every two moves; nothing else is a number; no game ends on one.
+    want_num = first[2:] | ~(num[1:-1] | num[:-2] | first[1:-1])
+    ok = known & (is_num == want_num) & ~(is_last & is_num)
+    good = np.ones(starts.size, bool)
+    good[np.searchsorted(sep[is_last], sep[~ok])] = False
+    raw = np.frombuffer(joined + bytes(2), np.uint8)
+    return good & (raw[starts] == ord("1")) & (raw[starts + 1] == ord("."))
 
 
 def _check(joined: bytes, transcripts: list[bytes]) -> list[tuple[bytes | None, str | None, int]]:
@@ -178,10 +337,10 @@ def _check(joined: bytes, transcripts: list[bytes]) -> list[tuple[bytes | None, 
         for i, t in enumerate(transcripts):
             if t.translate(None, _VOCAB_BYTES) or b";" in t:
                 reason[i] = 1
-    matched = np.isin(starts, np.fromiter((m.start() for m in _GAME.finditer(joined)), np.int64))
     reason[(reason == 0) & (ends == starts)] = 2
-    for i in np.flatnonzero((reason == 0) & ~matched).tolist():
-        reason[i] = 2 if transcripts[i] in _RESULTS else 3  # a movetext that is only a result is empty
+    for i in np.flatnonzero((reason == 0) & ~_grammar_fast(joined, starts)).tolist():
+        if not _GAME.match(transcripts[i] + SEP):
+            reason[i] = 2 if transcripts[i] in _RESULTS else 3  # a movetext that is only a result is empty
     # Move numbers: the digits before each `.`, which must count 1, 2, 3, ... within each game.
     dots = np.flatnonzero(a == ord("."))
     dots_per_game = np.diff(np.searchsorted(dots, ends), prepend=0)

@@ -5,7 +5,7 @@ import chess.pgn
 import pytest
 import zstandard
 
-from data_pipeline import normalize
+from data_pipeline import build, filters, normalize
 
 GOLDEN = [
     # clocks and evals in comments, Black move numbers after comments
@@ -117,3 +117,106 @@ def test_agrees_with_python_chess_on_real_games(shared_lichess_dir):
             assert reason is None, (path.name, expected)
             assert t.decode() == expected
             assert plies == len(list(ref.mainline_moves()))
+
+
+# ---- Whole-chunk fast paths: each must give exactly what the general (per-game) path gives ----
+
+@pytest.mark.parametrize("movetext,expected", [
+    # double disambiguation as White's later move and as Black's last move (the possessive grammar once
+    # stopped at `Nf3` and rejected these legal forms)
+    ("1. e4 e5 2. Nf3 Nc6 3. Nf3d4 Nc6d4 4. Qd1xd4 1-0", "1.e4 e5 2.Nf3 Nc6 3.Nf3d4 Nc6d4 4.Qd1xd4"),
+    ("1. e4 e5 2. Nf3 Nc6d4 0-1", "1.e4 e5 2.Nf3 Nc6d4"),
+    ("1. Nf3d4 e5 1-0", "1.Nf3d4 e5"),
+    ("1. e4 e5 2. d4 1/2-1/2", "1.e4 e5 2.d4"),
+])
+def test_golden_transcripts_fast_path_edges(movetext, expected):
+    assert normalize.normalize_movetext(movetext).decode() == expected
+
+
+@pytest.mark.parametrize("movetext,reason", [
+    ("2. e4 e5 1-0", "unparsable_movetext"),  # must open with `1.`
+    ("01. e4 e5 1-0", "unparsable_movetext"),  # no leading zero
+    ("1. e4 e5 2. Kb1=Q 1-0", "unparsable_movetext"),  # only pawns promote
+    ("1. e4 e5 2. e8=K 1-0", "unparsable_movetext"),
+    ("1. e4 e5 2. Nf3 Nc6 3. 1-0", "unparsable_movetext"),  # ends on a move number
+    ("1. e4 e5 2. Nf9 1-0", "unparsable_movetext"),
+    ("1. e4 e5 2. d4 d5 3. c4 c5 4. Nc3 Nc6 5. Nf3 Nf6 6. Bg5 Bg4 7. e3 e6 8. Be2 Be7 9. O-O O-O 10. a3 a6 "
+     "11. b4 b5 12. Rc1 Rc8 13. h3 h6 14. Bh4 Bh5 15. g4 Bg6 16. Ne5 Ne4 17. Nxe4 Bxe4 18. f3 Bg6 19. Nxg6 fxg6 "
+     "20. Bxe7 Qxe7 21. c5 Rf7 22. f4 Rcf8 23. Qd2 g5 24. f5 e5 25. Bd3 exd4 26. exd4 Qe3+ 27. Qxe3 Nxd4 "
+     "28. Qe8 Ne2+ 29. Bxe2 Rxe8 30. Bd3 Rfe7 31. Rfe1 Rxe1+ 32. Rxe1 Rxe1+ 33. Kf2 Re3 34. Kxe3 a5 35. bxa5 b4 "
+     "36. axb4 c6 37. b5 cxb5 38. Bxb5 Kf7 39. a6 Kf6 40. a7 Ke5 41. a8=Q Kd4 42. Qd5+ Kc3 43. Qc4+ Kb2 "
+     "44. Qb4+ Ka2 45. Qa4+ Kb2 46. c6 Kc3 47. c7 Kd2 48. c8=Q Ke1 49. Qe8+ Kd1 50. Qd7+ Kc1 100000. Qc8+ 1-0",
+     "bad_move_numbers"),  # a long number is read by the regex, then the count check rejects it
+])
+def test_rejections_fast_path_edges(movetext, reason):
+    assert normalize.normalize_movetexts([movetext.encode()])[0] == (None, reason, 0)
+
+
+def test_shape_table_matches_the_san_regex():
+    """Every listed move shape is SAN, and random tokens are SAN exactly when their shape is listed."""
+    import random
+    import re
+
+    san = re.compile(normalize._SAN)
+    shapes = {s for s in normalize._token_shapes() if not s.endswith(b".")}
+    rep = {ord("a"): b"abcdefgh", ord("1"): b"12345678", ord("N"): b"NBRQ"}
+    rng = random.Random(0)
+    for shape in shapes:
+        for _ in range(5):
+            token = bytes(rng.choice(rep.get(c, bytes([c]))) for c in shape)
+            assert san.fullmatch(token), token
+    alphabet = b"abcdefgh12345678NBRQKOx=+#-09"
+    for _ in range(20000):
+        token = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
+        assert bool(san.fullmatch(token)) == (token.translate(normalize._SHAPE) in shapes), token
+
+
+def test_batches_give_the_same_answers_as_one_game_at_a_time():
+    texts = [m.encode() for m, _ in GOLDEN] + [b"1. e4 { open", b"1. e4 (1. d4", b"", b"1-0", b"1. e4 1... e5"]
+    many = [texts[i % len(texts)] for i in range(2 * normalize._BATCH + 7)]
+    assert normalize.normalize_movetexts(many) == [normalize.normalize_movetexts([t])[0] for t in many]
+
+
+def test_split_fast_path_agrees_with_the_general_path():
+    games = [b'[Event "a"]\n[Result "1-0"]\n\n1. e4 e5\n2. Nf3 1-0', b'[Event "b"]\n[Result "0-1"]\n\n1. d4 d5 0-1']
+    well_formed = b"\n\n".join(games)
+    expected = ([g.split(b"\n\n")[0] for g in games], [g.split(b"\n\n")[1] for g in games], 0)
+    for tail in (b"", b"\n", b"\n\n", b"\n\n\n", b" \n"):
+        assert normalize.split_chunk(well_formed + tail) == expected
+    # the same games with an indented blank line / a blank line inside the movetext take the general path
+    assert normalize.split_chunk(well_formed.replace(b"\n\n[Event \"b", b"\n \n[Event \"b")) == expected
+    heads, moves, garbage = normalize.split_chunk(well_formed.replace(b"1. e4 e5\n", b"1. e4 e5\n\n"))
+    assert (heads, garbage) == (expected[0], 0) and moves[0] == b"1. e4 e5\n2. Nf3 1-0"
+
+
+HEADER_CASES = [
+    b'[Event "Rated Blitz game"]\n[Site "https://lichess.org/abcdEFGH"]\n[Result "1-0"]\n[WhiteElo "1500"]\n'
+    b'[BlackElo "1400"]\n[TimeControl "180+0"]',
+    b'[Site "https://lichess.org/abcdEFGH/black"]\n[Result "0-1"]\n[WhiteElo "0001500"]\n[BlackElo "1400"]',
+    b'[Result "1/2-1/2"]\n[WhiteElo "00000000001500"]\n[BlackElo "4000"]\n[TimeControl "-"]\n[Event "Rated Classical"]',
+    b'[Result "1-0"]\n[WhiteElo "4001"]\n[BlackElo "1400"]',
+    b'[Result "*"]\n[WhiteElo "1500"]\n[BlackElo "1400"]',
+    b'[Result  "1-0"]\n[WhiteElo "1500"]\n[BlackElo "1400"]',  # two spaces: the regex still reads it
+    b'[Result "1-0"] [WhiteElo "1500"]\n[BlackElo "1400"]',  # two tags on one line
+    b'[Result "1-0"]\n[Event "[WhiteElo "]"]\n[BlackElo "1400"]',  # a tag inside a value
+    b'[Result "1-0"]\n[WhiteElo "1500"]\n[WhiteElo "?"]\n[BlackElo "1400"]',  # the last repeat wins
+    b'[Variant "Chess960"]\n[Result "1-0"]\n[WhiteElo "1500"]\n[BlackElo "1400"]',
+    b'[Variant "Standard"]\n[FEN "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"]\n[Result "0-1"]\n'
+    b'[WhiteElo "1500"]\n[BlackElo "1400"]\n[WhiteTitle "BOT"]\n[Termination "Normal"]',
+    b'[Site "lichess.org/ABCDEFGH"]\n[Result "1-0"]\n[WhiteElo "1500"]\n[BlackElo ""]',
+]
+
+
+@pytest.mark.parametrize("spec", [filters.FilterSpec(), filters.FilterSpec(time_controls=("blitz",)),
+                                  filters.FilterSpec(rated_only=True, exclude_bots=True, terminations=("Normal",))])
+def test_chunk_header_checks_equal_the_per_game_checks(spec):
+    reasons, fields, gids = filters.check_games(HEADER_CASES, spec)
+    for head, reason, row, gid in zip(HEADER_CASES, reasons, fields.tolist(), gids):
+        tags = normalize.parse_headers(head)
+        assert (reason, tuple(row), gid) == (*filters.check_headers(tags, spec), filters.game_id(tags)), head
+
+
+def test_validation_flags_equal_zlib_crc32_split():
+    keys = [bytes([i, 255 - i, 7, i * 3 % 256, 9, 1, 2, i]) for i in range(256)] + [b"[Event \"x\"]\n\n1. e4 1-0"]
+    for fraction in (0.01, 0.5):
+        assert build._validation_flags(keys, fraction) == [int(build.is_validation(k, fraction)) for k in keys]
