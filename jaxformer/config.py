@@ -1,0 +1,285 @@
+"""Run configuration: frozen dataclasses, named presets, dotted `key=value` overrides, JSON round trip.
+
+One config system for the whole run: `RunConfig` holds everything needed to rebuild the model, the
+tokenizer and the data stream; `config.json` in a run directory is `RunConfig.to_json()`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import types
+import typing
+from typing import Any
+
+VOCAB_SIZE = 32  # the paper's char32 vocabulary (data_pipeline.tokenizer.CHAR32_VOCAB)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = VOCAB_SIZE
+    n_layer: int = 16
+    n_head: int = 8
+    d_model: int = 512
+    d_mlp: int | None = None  # None: 4 * d_model (the paper's GELU 4x MLP)
+    max_len: int = 1024  # context length; positions 0..max_len-1
+    norm: str = "layernorm"  # "layernorm" (paper) | "rmsnorm"
+    position: str = "learned"  # "learned" (paper) | "rope"
+    rope_theta: float = 10000.0
+    tie_embeddings: bool = True
+    norm_eps: float = 1e-5
+    init_std: float = 0.02
+    compute_dtype: str = "float32"  # "bfloat16" on accelerators; params stay float32, logits float32
+    attention: str = "auto"  # "auto" | "einsum" | "dot_product" (jax.nn.dot_product_attention, cuDNN on GPU)
+    remat: str = "none"  # "none" | "full" | "dots" (save matmul outputs) per transformer block
+    scan_layers: bool = False  # nnx.scan over layers: compile time independent of depth
+
+    @property
+    def mlp_dim(self) -> int:
+        return self.d_mlp or 4 * self.d_model
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    dir: str | None = None  # shard directory from `transcend data build`
+    cutoff: int | None = None  # rule "max": keep games with max(WhiteElo, BlackElo) <= cutoff; None = all
+    rule: str = "max"  # "max" | "band"
+    band: tuple[int, int] | None = None  # rule "band": both ratings in [lo, hi]
+    seq_len: int = 1024
+    packing: str = "concat"
+    seed: int = 0
+    tokenizer: str = "char32"
+    worker_count: int = 0
+    val_split: str = "validation"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 10000
+    batch_size: int = 500  # global sequences per optimizer step (all micro-batches together)
+    grad_accum: int = 4  # micro-batches per step, accumulated inside the jitted step
+    log_every: int = 10
+    eval_every: int = 500  # 0 disables validation
+    eval_batches: int = 10
+    seed: int = 0
+    peak_flops: float | None = None  # per-device peak FLOP/s for MFU; None: look the device up
+    progress: bool = True
+    transfer_guard: bool = True  # jax_transfer_guard("disallow") around the hot loop
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 3e-4
+    min_lr: float = 3e-5
+    warmup_steps: int = 2000
+    decay_steps: int | None = None  # None: train.steps (cosine ends at the last step)
+    b1: float = 0.9
+    b2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1  # matrices only (ndim >= 2); norms are not decayed
+    clip_norm: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    data: int = -1  # one axis may be -1: it takes the devices the others leave
+    fsdp: int = 1
+    tensor: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = 1000  # 0 disables periodic saves (SIGTERM/SIGINT and the end still save)
+    keep_last: int = 3
+    keep_every: int | None = None  # also keep every step that is a multiple of this
+    async_save: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    optim: OptimConfig = OptimConfig()
+    mesh: MeshConfig = MeshConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        return _from_dict(cls, json.loads(text), "")
+
+    def validate(self) -> "RunConfig":
+        """Raise ValueError naming the field and the fix for inconsistent settings."""
+        m, d, t = self.model, self.data, self.train
+        _check(m.d_model % m.n_head == 0, f"model.d_model={m.d_model} must be divisible by model.n_head={m.n_head}")
+        _check(m.position != "rope" or m.head_dim % 2 == 0, "model.position=rope needs an even head_dim")
+        _check(m.norm in ("layernorm", "rmsnorm"), f"model.norm={m.norm!r}: use layernorm or rmsnorm")
+        _check(m.position in ("learned", "rope"), f"model.position={m.position!r}: use learned or rope")
+        _check(m.attention in ("auto", "einsum", "dot_product"), f"model.attention={m.attention!r}: use auto, einsum or dot_product")
+        _check(m.remat in ("none", "full", "dots"), f"model.remat={m.remat!r}: use none, full or dots")
+        _check(m.compute_dtype in ("float32", "bfloat16", "float16"), f"model.compute_dtype={m.compute_dtype!r}")
+        _check(d.seq_len <= m.max_len, f"data.seq_len={d.seq_len} exceeds model.max_len={m.max_len}")
+        _check(d.rule in ("max", "band"), f"data.rule={d.rule!r}: use max or band")
+        _check(d.rule != "band" or d.band is not None, "data.rule=band needs data.band=LO,HI")
+        _check(t.grad_accum >= 1 and t.batch_size % t.grad_accum == 0,
+               f"train.batch_size={t.batch_size} must be a multiple of train.grad_accum={t.grad_accum}")
+        _check(t.steps >= 1 and t.log_every >= 1, "train.steps and train.log_every must be >= 1")
+        sizes = [self.mesh.data, self.mesh.fsdp, self.mesh.tensor]
+        _check(sizes.count(-1) <= 1 and all(s == -1 or s >= 1 for s in sizes),
+               f"mesh sizes {sizes}: each >= 1, at most one -1")
+        _check(self.optim.min_lr <= self.optim.lr, "optim.min_lr must not exceed optim.lr")
+        return self
+
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ValueError(f"bad config: {msg}")
+
+
+# ---------------------------------------------------------------------------------------------- presets
+
+def _preset(name: str, model: ModelConfig, batch: int, accum: int, steps: int, **train: Any) -> RunConfig:
+    return RunConfig(name=name, model=model, train=TrainConfig(steps=steps, batch_size=batch, grad_accum=accum, **train))
+
+
+def _paper(name: str, n_layer: int, n_head: int, d_model: int) -> RunConfig:
+    # The paper: batch 125 x 4 accumulation x 1024 characters, AdamW 3e-4 -> 3e-5, 2000 warm-up steps.
+    return _preset(name, ModelConfig(n_layer=n_layer, n_head=n_head, d_model=d_model), 500, 4, 100_000,
+                   eval_every=1000)
+
+
+_TINY = RunConfig(
+    name="tiny",
+    model=ModelConfig(n_layer=2, n_head=4, d_model=128, max_len=256),
+    data=DataConfig(seq_len=256),
+    train=TrainConfig(steps=300, batch_size=16, grad_accum=1, log_every=10, eval_every=100, eval_batches=4),
+    optim=OptimConfig(lr=1e-3, min_lr=1e-4, warmup_steps=20),
+    checkpoint=CheckpointConfig(every=100, keep_last=2),
+)
+
+# Scaling ladder ~1M .. ~700M non-embedding parameters (12 * n_layer * d_model^2), paper schedule.
+_SCALING = {
+    "scaling-1m": (4, 4, 128),
+    "scaling-10m": (6, 6, 384),
+    "scaling-50m": (16, 8, 512),
+    "scaling-300m": (24, 16, 1024),
+    "scaling-700m": (36, 20, 1280),
+}
+
+PRESETS: dict[str, RunConfig] = {
+    "tiny": _TINY,
+    "chessformer-50m": _paper("chessformer-50m", 16, 8, 512),
+    "chessformer-302m": _paper("chessformer-302m", 24, 16, 1024),
+    "chessformer-707m": _paper("chessformer-707m", 36, 20, 1280),
+    **{name: _paper(name, *shape) for name, shape in _SCALING.items()},
+}
+
+
+def get_preset(name: str) -> RunConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))} "
+                         "(or pass a path to a config.json)") from None
+
+
+def resolve_config(preset_or_path: str, overrides: list[str] | None = None) -> RunConfig:
+    """A preset name or a JSON file, then dotted `section.field=value` overrides, validated."""
+    path = pathlib.Path(preset_or_path)
+    if preset_or_path in PRESETS:
+        cfg = PRESETS[preset_or_path]
+    elif path.suffix == ".json" or path.exists():
+        if not path.is_file():
+            raise ValueError(f"config file {path} not found")
+        cfg = RunConfig.from_json(path.read_text())
+    else:
+        cfg = get_preset(preset_or_path)
+    for item in overrides or []:
+        cfg = apply_override(cfg, item)
+    return cfg.validate()
+
+
+def apply_override(cfg: RunConfig, item: str) -> RunConfig:
+    if "=" not in item:
+        raise ValueError(f"override {item!r}: expected key=value, e.g. model.n_layer=8")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    return _replace_path(cfg, parts, raw.strip(), key)
+
+
+def _replace_path(obj: Any, parts: list[str], raw: str, full_key: str) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    name = parts[0]
+    if name not in hints:
+        raise ValueError(f"override {full_key!r}: unknown key {name!r} in {type(obj).__name__}; "
+                         f"valid keys: {', '.join(hints)}")
+    if len(parts) == 1:
+        if dataclasses.is_dataclass(hints[name]):
+            raise ValueError(f"override {full_key!r} names a section; set one of its fields, e.g. {full_key}.FIELD=VALUE")
+        return dataclasses.replace(obj, **{name: _parse(raw, hints[name], full_key)})
+    child = getattr(obj, name)
+    if not dataclasses.is_dataclass(child):
+        raise ValueError(f"override {full_key!r}: {name!r} is not a section")
+    return dataclasses.replace(obj, **{name: _replace_path(child, parts[1:], raw, full_key)})
+
+
+def _parse(raw: str, tp: Any, key: str) -> Any:
+    """Parse a CLI string into the annotated type (int, float, str, bool, X | None, tuple[int, int])."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if raw.lower() in ("none", "null", ""):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _parse(raw, inner, key)
+    try:
+        if tp is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(raw)
+        if tp is float:
+            return float(raw)
+        if tp is str:
+            return raw
+        if typing.get_origin(tp) is tuple:
+            items = [s for s in raw.strip("()[]").split(",") if s.strip()]
+            if len(items) != len(args):
+                raise ValueError
+            return tuple(_parse(s.strip(), a, key) for s, a in zip(items, args))
+    except ValueError:
+        raise ValueError(f"override {key}={raw!r}: expected {_type_name(tp)}") from None
+    raise ValueError(f"override {key}: unsupported type {tp}")
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return "two integers LO,HI"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _from_dict(cls: type, data: dict, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ValueError(f"config{where}: unknown keys {sorted(unknown)}; valid keys: {', '.join(hints)}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _from_dict(tp, value, f"{where}.{name}")
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)

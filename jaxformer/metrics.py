@@ -1,0 +1,45 @@
+"""Run metrics: `metrics.jsonl` (one JSON object a line, appended across restarts) and TensorBoard events.
+
+Only process 0 writes; other processes get a logger that drops everything.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Any
+
+import jax
+
+
+class MetricsLogger:
+    def __init__(self, run_dir: str | pathlib.Path, enabled: bool | None = None):
+        self.enabled = jax.process_index() == 0 if enabled is None else enabled
+        self.path = pathlib.Path(run_dir) / "metrics.jsonl"
+        self._file = None
+        self._tb = None
+        if self.enabled:
+            self._file = self.path.open("a", buffering=1)
+            from tensorboardX import SummaryWriter  # imported lazily: only the writing process needs it
+            self._tb = SummaryWriter(str(pathlib.Path(run_dir) / "tb"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        self._file.write(json.dumps(clean) + "\n")
+        step = int(record["step"])
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)) and value is not None:
+                self._tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+            self._tb.close()
+            self._file = self._tb = None
+
+
+def read_metrics(run_dir: str | pathlib.Path) -> list[dict[str, Any]]:
+    path = pathlib.Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

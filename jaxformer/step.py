@@ -1,0 +1,141 @@
+"""The jitted pieces of training: sharded init, the train step (with gradient accumulation) and eval step.
+
+State is functional: `params` is the model's pure dict of float32 arrays (the NNX graph definition is
+static), `opt_state` the Optax state. Both are placed on the mesh from the parameters' logical axes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxformer import sharding as shd
+from jaxformer.config import RunConfig
+from jaxformer.model import Transformer
+from jaxformer.optim import lr_schedule, make_optimizer
+
+Batch = dict[str, jax.Array]
+
+
+@dataclasses.dataclass
+class TrainSetup:
+    """Everything static about a run on a mesh: model structure, optimizer, shardings, compiled steps."""
+
+    cfg: RunConfig
+    mesh: Mesh
+    graphdef: Any
+    tx: optax.GradientTransformation
+    param_shardings: Any
+    opt_shardings: Any
+    abstract_params: Any  # ShapeDtypeStructs with shardings: restore targets
+    abstract_opt_state: Any
+    init_fn: Callable[[], tuple[Any, Any]]
+    train_step: Callable[[Any, Any, Batch], tuple[Any, Any, dict]]
+    eval_step: Callable[[Any, Batch], tuple[jax.Array, jax.Array]]
+
+
+def model_abstract(cfg: RunConfig) -> Transformer:
+    return nnx.eval_shape(lambda: Transformer(cfg.model, rngs=nnx.Rngs(cfg.train.seed)))
+
+
+def init_params(cfg: RunConfig) -> dict:
+    return nnx.to_pure_dict(nnx.state(Transformer(cfg.model, rngs=nnx.Rngs(cfg.train.seed)), nnx.Param))
+
+
+def masked_loss_sums(graphdef: Any, params: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """Sum of token cross-entropies (float32) over the loss mask, and the number of counted tokens."""
+    logits_BxLxV = nnx.merge(graphdef, params)(batch["inputs"])
+    ce_BxL = optax.softmax_cross_entropy_with_integer_labels(logits_BxLxV, batch["targets"])
+    mask_BxL = batch["loss_mask"].astype(jnp.float32)
+    return jnp.sum(ce_BxL * mask_BxL), jnp.sum(mask_BxL)
+
+
+def _micro_batches(batch: Batch, accum: int, mesh: Mesh) -> Batch:
+    """[B, L] -> [accum, B/accum, L], row i going to micro-batch i % accum so every device feeds each one."""
+    def split(x: jax.Array) -> jax.Array:
+        B = x.shape[0]
+        x = x.reshape(B // accum, accum, *x.shape[1:]).swapaxes(0, 1)
+        spec = P(None, ("data", "fsdp"), *([None] * (x.ndim - 2)))
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+    return {k: split(v) for k, v in batch.items()}
+
+
+def _schedule_count(opt_state: Any) -> jax.Array:
+    """The learning-rate schedule's step counter inside the AdamW state (the step this update uses)."""
+    for path, value in optax.tree_utils.tree_get_all_with_path(opt_state, "count"):
+        if getattr(path[-1], "tuple_name", None) == "ScaleByScheduleState":
+            return value
+    raise ValueError("optimizer state has no ScaleByScheduleState count")
+
+
+@functools.lru_cache(maxsize=8)
+def make_setup(cfg: RunConfig, mesh: Mesh) -> TrainSetup:
+    """Cached per (config, mesh): a restart in the same process (tests, notebooks) reuses the compiled steps."""
+    abstract_model = model_abstract(cfg)
+    graphdef, _ = nnx.split(abstract_model, nnx.Param)
+    tx = make_optimizer(cfg.optim, abstract_model, cfg.train.steps)
+    schedule = lr_schedule(cfg.optim, cfg.train.steps)
+    param_sh = shd.named(mesh, shd.param_specs(abstract_model, mesh))
+    abstract_params = jax.eval_shape(lambda: init_params(cfg))
+    abstract_opt = jax.eval_shape(tx.init, abstract_params)
+    repl = shd.replicated(mesh)
+    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, param_sh,
+                                   transform_non_params=lambda _: repl,
+                                   is_leaf=lambda x: isinstance(x, NamedSharding))
+    batch_sh = {k: shd.batch_sharding(mesh) for k in ("inputs", "targets", "loss_mask")}
+    accum = cfg.train.grad_accum
+
+    def init_fn() -> tuple[Any, Any]:
+        params = init_params(cfg)
+        return params, tx.init(params)
+
+    def grads_and_sums(params: Any, batch: Batch) -> tuple[Any, jax.Array, jax.Array]:
+        def f(p: Any) -> tuple[jax.Array, jax.Array]:
+            return masked_loss_sums(graphdef, p, batch)
+        (loss_sum, count), grads = jax.value_and_grad(f, has_aux=True)(params)
+        return grads, loss_sum, count
+
+    def train_step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, dict]:
+        with shd.activation_mesh(mesh):
+            return _train_step(params, opt_state, batch)
+
+    def _train_step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, dict]:
+        if accum == 1:
+            grads, loss_sum, count = grads_and_sums(params, batch)
+        else:
+            def body(carry: tuple, mb: Batch) -> tuple[tuple, None]:
+                g, l, c = grads_and_sums(params, mb)
+                return jax.tree.map(jnp.add, carry, (g, l, c)), None
+            zero = (jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+            (grads, loss_sum, count), _ = jax.lax.scan(body, zero, _micro_batches(batch, accum, mesh))
+        count = jnp.maximum(count, 1.0)
+        grads = jax.tree.map(lambda g: g / count, grads)  # mean over every counted token of the global batch
+        grad_norm = optax.global_norm(grads)
+        sched_count = _schedule_count(opt_state)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        metrics = {"loss": loss_sum / count, "grad_norm": grad_norm, "lr": schedule(sched_count),
+                   "tokens": count}
+        return params, opt_state, metrics
+
+    def eval_step(params: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        with shd.activation_mesh(mesh):
+            return masked_loss_sums(graphdef, params, batch)
+
+    return TrainSetup(
+        cfg=cfg, mesh=mesh, graphdef=graphdef, tx=tx, param_shardings=param_sh, opt_shardings=opt_sh,
+        abstract_params=jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                                     abstract_params, param_sh),
+        abstract_opt_state=jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                                        abstract_opt, opt_sh),
+        init_fn=jax.jit(init_fn, out_shardings=(param_sh, opt_sh)),
+        train_step=jax.jit(train_step, in_shardings=(param_sh, opt_sh, batch_sh),
+                           out_shardings=(param_sh, opt_sh, repl), donate_argnums=(0, 1)),
+        eval_step=jax.jit(eval_step, in_shardings=(param_sh, batch_sh), out_shardings=(repl, repl)),
+    )
