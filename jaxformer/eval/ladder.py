@@ -1,0 +1,139 @@
+"""`transcend ladder`: put weak opponents on one rating scale anchored to a table, measured on this engine.
+
+The configured players (the random mover, Stockfish skill levels at node limits) play a round robin;
+`--bridge` adds players that meet only the listed opponents (e.g. the expensive paper anchors at the
+default node limit against their neighbours). One Bradley-Terry fit over all games, with the anchor
+table's players held fixed, rates everyone; the result is written as an anchor table file that
+`transcend eval --anchors FILE` (or the bundled name) selects. Games go to DIR/games.jsonl and
+DIR/games.pgn, so an interrupted ladder continues where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import logging
+import math
+import pathlib
+import platform
+import sys
+
+from jaxformer.eval.game import DEFAULT_MAX_PLIES
+from jaxformer.eval.match import MatchRunner, PlannedGame
+from jaxformer.eval.ratings import bootstrap_all, fit_bradley_terry_detailed, load_anchor_table
+from jaxformer.eval.records import GameStore
+from jaxformer.eval.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
+from jaxformer.eval.worker import make_opponent, parse_opponents
+
+log = logging.getLogger("transcend.ladder")
+
+
+def plan_ladder(players: list[str], bridges: dict[str, list[str]], games: int, bridge_games: int) -> list[PlannedGame]:
+    pairs = [(a, b, games) for a, b in itertools.combinations(players, 2)]
+    pairs += [(a, b, bridge_games) for a, opps in bridges.items() for b in opps]
+    plan = []
+    for a, b, n in pairs:
+        for k in range(n):
+            white, black = (a, b) if k % 2 == 0 else (b, a)
+            plan.append(PlannedGame(f"{a}-vs-{b}-{k:03d}", k + 1, white, black))
+    return plan
+
+
+def _parse_bridges(items: list[str], nodes: int) -> dict[str, list[str]]:
+    out = {}
+    for item in items:
+        name, sep, opps = item.partition(":")
+        if not sep or not opps:
+            raise ValueError(f"--bridge {item!r}: expected NAME:OPP1,OPP2 (e.g. 1:l0-n1000,l1-n1000)")
+        out[parse_opponents(name, nodes)[0]] = parse_opponents(opps, nodes)
+    return out
+
+
+def rate_ladder(records: list[dict], anchors: dict[str, float], n_boot: int, seed: int = 0) -> dict:
+    games = [(r["white"], r["black"], r["white_score"]) for r in records]
+    used = {k: v for k, v in anchors.items() if any(k in (a, b) for a, b, _ in games)}
+    fit = fit_bradley_terry_detailed(games, used)
+    intervals = bootstrap_all(games, used, n_boot=n_boot, seed=seed)
+
+    def fmt(x: float) -> float | None:
+        return round(x, 1) if math.isfinite(x) else None
+
+    ratings = {n: round(r, 1) for n, r in fit.ratings.items() if n not in fit.bounds}
+    return {"ratings": dict(sorted(ratings.items(), key=lambda kv: kv[1])),
+            "one_sided_bounds": {n: {"kind": k, "value": round(fit.ratings[n], 1)} for n, k in fit.bounds.items()},
+            "ci95": {n: [fmt(lo), fmt(hi)] for n, (lo, hi, _) in intervals.items()},
+            "anchored_to": used}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="transcend ladder", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--players", required=True,
+                   help="round-robin players: random and Stockfish specs (3, l0-n100, l2-d1), comma-separated")
+    p.add_argument("--bridge", action="append", default=[],
+                   help="NAME:OPP1,OPP2 adds NAME, playing only those opponents (repeatable)")
+    p.add_argument("--games", type=int, default=10, help="games per round-robin pair (colours alternate)")
+    p.add_argument("--bridge-games", type=int, default=None, help="games per bridge pair (default --games)")
+    p.add_argument("--nodes", type=int, default=DEFAULT_NODES, help="node limit for bare skill levels")
+    p.add_argument("--anchors", default="paper", help="table whose players are held fixed (paper | FILE)")
+    p.add_argument("--dir", required=True, help="directory for the ladder's games.jsonl / games.pgn (resumable)")
+    p.add_argument("--out", required=True, help="anchor table JSON to write")
+    p.add_argument("--workers", type=int, default=2, help="engine searches in parallel")
+    p.add_argument("--max-plies", type=int, default=DEFAULT_MAX_PLIES, help="ply cap; capped games are adjudicated")
+    p.add_argument("--stockfish", help="Stockfish binary (default: PATH, then /usr/games/stockfish)")
+    p.add_argument("--n-boot", type=int, default=300, help="bootstrap resamples for the intervals")
+    p.add_argument("--note", default="", help="free text stored in the table (how and where it was measured)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        players = parse_opponents(args.players, args.nodes)
+        bridges = _parse_bridges(args.bridge, args.nodes)
+        anchors = load_anchor_table(args.anchors)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"transcend ladder: {err}", file=sys.stderr)
+        return 2
+    everyone = list(dict.fromkeys(players + list(bridges) + [o for opps in bridges.values() for o in opps]))
+    if not any(n in anchors for n in everyone):
+        print(f"transcend ladder: no player is in anchor table {args.anchors!r} ({sorted(anchors)}); "
+              "add one (e.g. --bridge 1:l1-n1000) so the scale is anchored", file=sys.stderr)
+        return 2
+    plan = plan_ladder(players, bridges, args.games, args.bridge_games or args.games)
+    store = GameStore(pathlib.Path(args.dir))
+    todo = [g for g in plan if g.game_id not in store.done]
+    roster = {n: make_opponent(n, args.stockfish) for n in everyone}
+    adjudicator = Stockfish(EngineSpec(skill=20, nodes=DEFAULT_NODES), args.stockfish)
+    try:
+        log.info("ladder: %d players, %d games planned, %d to play", len(everyone), len(plan), len(todo))
+        MatchRunner(roster, adjudicator, store.append, max_plies=args.max_plies, concurrency=2 * args.workers,
+                    workers=args.workers, meta={"event": "transcend ladder"}).run(todo, desc="ladder")
+        version = next((p.version() for p in roster.values() if p.version()), None)
+    finally:
+        for p in roster.values():
+            p.close()
+        adjudicator.close()
+    planned = {g.game_id for g in plan}
+    records = [r for r in store.records if r["game_id"] in planned]
+    table = rate_ladder(records, anchors, args.n_boot)
+    table = {"name": pathlib.Path(args.out).stem, "engine_version": version, "anchor_table": args.anchors,
+             **table, "games": len(records),
+             "adjudicated_games": sum(r["adjudicated"] for r in records),
+             "settings": {"threads": 1, "hash_mb": 16, "default_nodes": args.nodes, "max_plies": args.max_plies,
+                          "games_per_pair": args.games, "bridge_games_per_pair": args.bridge_games or args.games,
+                          "hash_cleared_every_move": True},
+             "players": players, "bridges": bridges,
+             "command": "transcend ladder " + " ".join(argv),
+             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+             "date": datetime.date.today().isoformat(), "note": args.note}
+    from jaxformer.eval.results import write_json_atomic
+    write_json_atomic(pathlib.Path(args.out), table)
+    for name, r in table["ratings"].items():
+        lo, hi = table["ci95"].get(name, [r, r])
+        print(f"{name:24s} {r:8.1f}  [{lo}, {hi}]{'  (anchor)' if name in table['anchored_to'] else ''}")
+    for name, b in table["one_sided_bounds"].items():
+        print(f"{name:24s} {b['kind']} bound {b['value']}")
+    print(f"wrote {args.out}")
+    return 0

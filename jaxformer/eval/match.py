@@ -1,0 +1,213 @@
+"""Plays planned games to their end, many at once: the model's moves for all waiting games in one
+batched call, engine moves in a thread pool at the same time.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime
+import hashlib
+import logging
+import pathlib
+import re
+from typing import Callable
+
+import chess
+import numpy as np
+from tqdm import tqdm
+
+from jaxformer.eval.game import DEFAULT_MAX_PLIES, SCORES, Ending, adjudicate, rules_ending
+from jaxformer.eval.players import MoveRequest, Player
+from jaxformer.eval.stockfish import EngineCrash, Stockfish
+
+log = logging.getLogger(__name__)
+MAX_REPLAYS = 3  # a game whose engine crashes more often than this aborts the run (something is broken)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedGame:
+    game_id: str  # stable: derived from the plan, so a restart recognises finished games
+    round: int
+    white: str  # player names (keys of the runner's players)
+    black: str
+    temperature: float | None = None  # the model's sampling temperature (None: no model in the game)
+    mode: str | None = None
+    opening: tuple[str, ...] = ()  # UCI moves played before the players take over
+    start_fen: str = chess.STARTING_FEN
+
+    @property
+    def seed(self) -> int:
+        return int.from_bytes(hashlib.sha256(self.game_id.encode()).digest()[:8], "little")
+
+
+def load_openings(path: str | pathlib.Path) -> list[tuple[str, ...]]:
+    """An opening suite: one line per opening, SAN with or without move numbers (`1.e4 e5 2.Nf3`)."""
+    openings = []
+    for lineno, line in enumerate(pathlib.Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("[") else ""
+        if not line:
+            continue
+        board = chess.Board()
+        for token in re.sub(r"\d+\.(\.\.)?", " ", line).split():
+            try:
+                board.push_san(token)
+            except ValueError as err:
+                raise ValueError(f"{path}:{lineno}: {token!r} is not a legal move here ({err})") from err
+        if board.is_game_over(claim_draw=True):
+            raise ValueError(f"{path}:{lineno}: the opening already ends the game")
+        openings.append(tuple(m.uci() for m in board.move_stack))
+    if not openings:
+        raise ValueError(f"opening suite {path} has no openings (one line of moves per opening)")
+    return openings
+
+
+@dataclasses.dataclass
+class _Live:
+    plan: PlannedGame
+    board: chess.Board = None
+    rng: np.random.Generator = None
+    illegal: dict = None
+    replays: int = 0
+
+    def reset(self) -> None:
+        self.board = chess.Board(self.plan.start_fen)
+        for uci in self.plan.opening:
+            self.board.push(chess.Move.from_uci(uci))
+        self.rng = np.random.default_rng(self.plan.seed)
+        self.illegal = {chess.WHITE: 0, chess.BLACK: 0}
+
+
+class MatchRunner:
+    """Runs games with at most `concurrency` in flight and `workers` engine searches in parallel."""
+
+    def __init__(self, players: dict[str, Player], adjudicator: Stockfish | None, on_game_end: Callable[[dict], None],
+                 max_plies: int = DEFAULT_MAX_PLIES, concurrency: int = 32, workers: int = 1,
+                 meta: dict | None = None):
+        if max_plies < 1:
+            raise ValueError(f"max_plies must be >= 1, got {max_plies}")
+        self.players = players
+        self.adjudicator = adjudicator
+        self.on_game_end = on_game_end
+        self.max_plies = max_plies
+        self.concurrency = max(1, concurrency)
+        self.workers = max(1, workers)
+        self.meta = meta or {}
+
+    def run(self, games: list[PlannedGame], desc: str = "games") -> int:
+        """Play every planned game; returns how many finished."""
+        for g in games:
+            for name in (g.white, g.black):
+                if name not in self.players:
+                    raise ValueError(f"game {g.game_id}: no player named {name!r} (have {sorted(self.players)})")
+        pending = list(reversed(games))
+        live: list[_Live] = []
+        finished = 0
+        with cf.ThreadPoolExecutor(self.workers) as pool, tqdm(total=len(games), desc=desc, unit="game") as bar:
+            while pending or live:
+                while pending and len(live) < self.concurrency:
+                    g = _Live(pending.pop())
+                    g.reset()
+                    live.append(g)
+                    self._maybe_finish_opening(g)
+                done = self._step(live, pool)
+                for g in done:
+                    live.remove(g)
+                    finished += 1
+                    bar.update(1)
+        return finished
+
+    def _maybe_finish_opening(self, g: _Live) -> None:
+        if rules_ending(g.board) is not None:
+            raise ValueError(f"game {g.plan.game_id}: the opening already ends the game")
+
+    def _step(self, live: list[_Live], pool: cf.ThreadPoolExecutor) -> list[_Live]:
+        """Every live game makes one move; returns the games that ended."""
+        by_player: dict[str, list[_Live]] = {}
+        for g in live:
+            name = g.plan.white if g.board.turn == chess.WHITE else g.plan.black
+            by_player.setdefault(name, []).append(g)
+        futures: dict[cf.Future, _Live] = {}
+        inline: list[tuple[str, list[_Live]]] = []
+        for name, gs in by_player.items():
+            player = self.players[name]
+            if player.threaded:
+                for g in gs:
+                    futures[pool.submit(player.choose, [self._request(g)])] = g
+            else:
+                inline.append((name, gs))
+        moves: dict[int, tuple] = {}
+        for name, gs in inline:  # the model's batched forward runs while the engines search
+            for g, choice in zip(gs, self.players[name].choose([self._request(g) for g in gs])):
+                moves[id(g)] = (g, choice)
+        crashed = []
+        for fut in cf.as_completed(futures):
+            g = futures[fut]
+            try:
+                moves[id(g)] = (g, fut.result()[0])
+            except EngineCrash as err:
+                crashed.append((g, err))
+        for g, err in crashed:
+            self._replay(g, err)
+        ended = []
+        for g, choice in moves.values():
+            if choice.move not in g.board.legal_moves:
+                name = g.plan.white if g.board.turn == chess.WHITE else g.plan.black
+                raise RuntimeError(f"player {name} returned illegal move {choice.move} in {g.board.fen()}")
+            g.illegal[g.board.turn] += choice.illegal_attempts
+            g.board.push(choice.move)
+            ending = rules_ending(g.board)
+            if ending is None and len(g.board.move_stack) >= self.max_plies:
+                ending = self._adjudicate(g)
+            if ending is not None:
+                self._finish(g, ending)
+                ended.append(g)
+        return ended
+
+    def _request(self, g: _Live) -> MoveRequest:
+        return MoveRequest(g.plan.game_id, g.board.copy(), g.plan.temperature or 0.0, g.rng)
+
+    def _replay(self, g: _Live, err: Exception) -> None:
+        g.replays += 1
+        if g.replays > MAX_REPLAYS:
+            raise RuntimeError(f"game {g.plan.game_id}: engine crashed {g.replays} times; giving up") from err
+        log.warning("game %s: %s; replaying it from the start", g.plan.game_id, err)
+        for name in (g.plan.white, g.plan.black):
+            self.players[name].end_game(g.plan.game_id)
+        g.reset()
+
+    def _adjudicate(self, g: _Live) -> Ending:
+        if self.adjudicator is None:
+            raise ValueError("games reached the ply cap but no adjudicating engine was given")
+        try:
+            return adjudicate(self.adjudicator.evaluate(g.board))
+        except EngineCrash:  # restarted by now; one more try
+            return adjudicate(self.adjudicator.evaluate(g.board))
+
+    def _finish(self, g: _Live, ending: Ending) -> None:
+        for name in (g.plan.white, g.plan.black):
+            self.players[name].end_game(g.plan.game_id)
+        replay = chess.Board(g.plan.start_fen)
+        sans = []
+        for move in g.board.move_stack:
+            sans.append(replay.san(move))
+            replay.push(move)
+
+        def side(colour: bool) -> dict:
+            p = self.players[g.plan.white if colour == chess.WHITE else g.plan.black]
+            return {"name": p.name, "settings": p.settings(), "version": p.version(),
+                    "illegal_attempts": g.illegal[colour]}
+
+        record = {
+            **self.meta,
+            "game_id": g.plan.game_id, "round": g.plan.round,
+            "white": g.plan.white, "black": g.plan.black,
+            "players": {"white": side(chess.WHITE), "black": side(chess.BLACK)},
+            "result": ending.result, "white_score": SCORES[ending.result],
+            "termination": ending.termination, "adjudicated": ending.adjudicated, "eval_cp": ending.eval_cp,
+            "plies": len(g.board.move_stack), "opening_plies": len(g.plan.opening),
+            "start_fen": g.plan.start_fen, "moves_uci": [m.uci() for m in g.board.move_stack], "moves_san": sans,
+            "final_fen": g.board.fen(), "temperature": g.plan.temperature, "mode": g.plan.mode,
+            "replays": g.replays,
+            "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        self.on_game_end(record)

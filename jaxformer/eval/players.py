@@ -1,0 +1,132 @@
+"""One player interface for the model, Stockfish levels and a uniform-random mover.
+
+The match runner hands a player the positions where it is to move. A `batched` player (the model)
+gets every such game at once and answers in one forward pass; an `engine` player answers one game
+per call and the runner calls it from a thread pool, so engine processes search in parallel.
+"""
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+
+import chess
+import numpy as np
+
+from jaxformer.eval.stockfish import EngineSpec, Stockfish
+
+
+@dataclasses.dataclass
+class MoveRequest:
+    game_id: str
+    board: chess.Board  # the game so far (move stack from its start position); do not modify
+    temperature: float
+    rng: np.random.Generator  # per-game stream: a replayed game samples the same way
+
+
+@dataclasses.dataclass
+class MoveChoice:
+    move: chess.Move
+    illegal_attempts: int = 0  # char mode: outputs that were not a legal move before this one
+
+
+class Player:
+    """Base class; subclasses set `name` and implement `choose`."""
+
+    name: str = "player"
+    batched: bool = False  # True: choose() takes every waiting game at once
+    threaded: bool = False  # True: choose() blocks on an external process; run it in the thread pool
+
+    def choose(self, requests: list[MoveRequest]) -> list[MoveChoice]:
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        """What fixes this player's strength (recorded with every game)."""
+        return {}
+
+    def version(self) -> str | None:
+        return None
+
+    def end_game(self, game_id: str) -> None:
+        """Free per-game state (the model's KV cache); also called when a game is replayed."""
+
+    def close(self) -> None:
+        pass
+
+
+class RandomMover(Player):
+    """Plays a uniformly random legal move: the floor of every ladder."""
+
+    name = "random"
+
+    def choose(self, requests: list[MoveRequest]) -> list[MoveChoice]:
+        out = []
+        for req in requests:
+            legal = sorted(req.board.legal_moves, key=chess.Move.uci)  # sorted: reproducible from the seed
+            out.append(MoveChoice(legal[int(req.rng.integers(len(legal)))]))
+        return out
+
+    def settings(self) -> dict:
+        return {"kind": "random"}
+
+
+class StockfishPlayer(Player):
+    """A pool of identical engine processes (one per concurrent caller, created on demand).
+
+    Every move is searched from a cleared hash (a new UCI game per move): games interleave on the
+    pooled engines, and this keeps one search condition whatever the interleaving.
+    """
+
+    threaded = True
+
+    def __init__(self, spec: EngineSpec, path: str | None = None):
+        self.spec = spec
+        self.name = spec.name
+        self.path = path
+        self._idle: queue.SimpleQueue[Stockfish] = queue.SimpleQueue()
+        self._all: list[Stockfish] = []
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._release(self._acquire())  # start one engine now: a missing binary fails before any game
+
+    def _acquire(self) -> Stockfish:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            engine = Stockfish(self.spec, self.path)
+            with self._lock:
+                self._all.append(engine)
+                self._version = engine.version
+            return engine
+
+    def _release(self, engine: Stockfish) -> None:
+        self._idle.put(engine)
+
+    def choose(self, requests: list[MoveRequest]) -> list[MoveChoice]:
+        out = []
+        for req in requests:
+            if req.rng.random() * 100 < self.spec.random_pct:  # the diluted engine's random move
+                legal = sorted(req.board.legal_moves, key=chess.Move.uci)
+                out.append(MoveChoice(legal[int(req.rng.integers(len(legal)))]))
+                continue
+            engine = self._acquire()
+            try:
+                out.append(MoveChoice(engine.play(req.board, game=object())))
+            finally:
+                self._release(engine)
+        return out
+
+    @property
+    def restarts(self) -> int:
+        return sum(e.restarts for e in self._all)
+
+    def settings(self) -> dict:
+        return {"kind": "stockfish", **self.spec.settings()}
+
+    def version(self) -> str | None:
+        return self._version
+
+    def close(self) -> None:
+        for engine in self._all:
+            engine.close()
+        self._all.clear()
