@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TCMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4))
 BENCH ?= ingest loader train eval
 
-.PHONY: install stockfish test bench clean
+.PHONY: install stockfish test bench clean demo
 
 install: $(VENV)/.installed
 
@@ -33,3 +33,12 @@ bench: install stockfish
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The main job (README command 1): synthetic experts -> shards -> tiny model -> evaluation -> report, all under
+# $(DEMO_OUT), about 20 minutes on 2 CPU cores; rerunning continues. DATA=path.pgn.zst or DATA=lichess:YYYY-MM
+# runs the same pipeline on real games, trained below CUTOFF.
+DATA ?=
+CUTOFF ?=
+DEMO_OUT ?= runs/demo
+demo: install stockfish
+	LD_PRELOAD=$(TCMALLOC) $(VPY) -m experiments.demo --out $(DEMO_OUT) $(if $(DATA),--data $(DATA)) $(if $(CUTOFF),--cutoff $(CUTOFF))
