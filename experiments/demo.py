@@ -26,10 +26,8 @@ import time
 SYNTH_GAMES = 1500  # ~3.3 min; ~640k training characters
 TRAIN_OVERRIDES = ["train.steps=800", "train.eval_every=200", "checkpoint.every=400"]  # ~6.5 min, ~5 epochs
 TEMPERATURES = ["0.001", "0.1", "0.5", "1.0"]
-EVAL_GAMES = 8  # per temperature and opponent (half with each colour): 4 x 3 x 8 = 96 games, ~5 min
-# One game in flight: with more, `transcend eval` can overflow the model's cache when one game's context
-# window slides while others are long (jaxformer/eval/model_player.py _feed; reported). Raise it once fixed.
-EVAL_CONCURRENCY = 1
+EVAL_GAMES = 12  # per temperature and opponent (half with each colour): 4 x 3 x 12 = 144 games
+EVAL_CONCURRENCY = 24  # games in flight, batched into one model call
 REAL_DATA_CUTOFF = 1500
 ANCHOR_TABLE = "ladder-sf15"  # the calibrated opponents; synth anchors the experts' ratings to the same table
 

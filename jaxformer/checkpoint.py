@@ -31,7 +31,8 @@ class CheckpointError(RuntimeError):
 
 
 def checkpoint_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
-    return pathlib.Path(run_dir) / CKPT_SUBDIR
+    # Orbax wants absolute paths; run directories are given relative to wherever the command runs.
+    return pathlib.Path(run_dir).resolve() / CKPT_SUBDIR
 
 
 def list_complete_steps(run_dir: str | pathlib.Path) -> list[int]:

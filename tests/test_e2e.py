@@ -68,7 +68,7 @@ def test_synth_build_train_eval_report(tmp_path, stockfish_path):
 
     transcend("eval", "--run", str(run), "--levels", "random", "--temperatures", ",".join(map(str, TEMPERATURES)),
               "--games", str(EVAL_GAMES), "--anchors", str(table), "--n-boot", "50", "--workers", "2",
-              "--stockfish", stockfish_path, "--no-tensorboard", "--concurrency", "1")
+              "--stockfish", stockfish_path, "--no-tensorboard", "--concurrency", "8")
     eval_dir = run / "eval" / str(STEPS)
     records = [json.loads(x) for x in (eval_dir / "games.jsonl").read_text().splitlines()]
     assert len(records) == len(TEMPERATURES) * EVAL_GAMES

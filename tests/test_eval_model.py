@@ -114,6 +114,31 @@ def test_kv_cached_decoding_equals_uncached_across_window_slides(model):
     assert slid > 0
 
 
+def test_games_at_different_window_offsets_share_one_call(model):
+    """A game whose window just slid needs a long feed; a game near the end of its window has room for a
+    short one only. Fed together they must not overflow the cache, and both must equal uncached scoring."""
+    player = ModelPlayer(model, TOK, slots=2)
+    rng = np.random.default_rng(1)
+    boards = {"short": chess.Board(), "long": chess.Board()}
+    for ply in range(24):
+        for name, board in boards.items():
+            if name == "short" and ply >= 8:
+                continue  # stays early while the other game keeps outgrowing max_len
+            player.move_log_probs([MoveRequest(name, board.copy(), 1.0, rng)])
+            moves = sorted(board.legal_moves, key=chess.Move.uci)
+            board.push(moves[rng.integers(len(moves))])
+    # One call over both games: "long" slides again (long feed) while "short" catches up many plies at once.
+    for _ in range(12):
+        for board in boards.values():
+            moves = sorted(board.legal_moves, key=chess.Move.uci)
+            board.push(moves[rng.integers(len(moves))])
+        player.move_log_probs([MoveRequest(n, b.copy(), 1.0, rng) for n, b in boards.items()])
+        for name in boards:
+            g = player.games[name]
+            assert len(g.text) <= CFG.max_len
+            np.testing.assert_allclose(g.last_logp, _full_logp(model, g.text)[-1], atol=2e-4)
+
+
 def test_temperature_zero_is_the_arg_max_and_sampling_follows_the_distribution(model):
     board = _random_game(4, seed=3)
     player = ModelPlayer(model, TOK, slots=8)

@@ -89,6 +89,17 @@ def test_worker_skips_a_corrupt_checkpoint_and_writes_tensorboard(tmp_path, stoc
     # Evaluating again plays nothing new.
     assert worker.main(_args(run, anchors, games=2, extra=["--steps", "3"])) == 0
     assert len(read_records(run / "eval" / "3" / "games.jsonl")) == 2
+    # Nothing rated is a failure the caller can see.
+    assert worker.main(_args(run, anchors, games=2, extra=["--steps", "5"])) == 1
+
+
+def test_worker_accepts_a_relative_run_directory(tmp_path, stockfish_path, monkeypatch):
+    _make_run(tmp_path / "run", steps=(2,))
+    anchors = tmp_path / "anchors.json"
+    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    monkeypatch.chdir(tmp_path)
+    assert worker.main(_args(pathlib.Path("run"), anchors, games=2, extra=["--no-tensorboard"])) == 0
+    assert len(read_records(tmp_path / "run" / "eval" / "2" / "games.jsonl")) == 2
 
 
 def test_plan_alternates_colours_shards_and_keeps_stable_ids():

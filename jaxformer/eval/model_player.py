@@ -323,10 +323,23 @@ class ModelPlayer(Player):
         self._feed(games, pending)
 
     def _feed(self, games: list[_Game], texts: list[str]) -> None:
-        """Append `texts[i]` to game i's cache; updates its text and next-character log-probs."""
-        work = [(g, t) for g, t in zip(games, texts) if t]
-        if not work:
-            return
+        """Append `texts[i]` to game i's cache; updates its text and next-character log-probs.
+
+        Rows of one forward pass share the width T and `extend` writes all T columns, so a game near the end
+        of its window never shares a pass with a long feed (a game whose window just slid): longest feeds
+        first, each pass takes every game with room for its width.
+        """
+        pending = sorted(((g, t) for g, t in zip(games, texts) if t), key=lambda w: -len(w[1]))
+        while pending:
+            longest = len(pending[0][1])
+            fits = [len(g.text) + longest <= self.max_len for g, _ in pending]
+            if not fits[0]:
+                raise RuntimeError(f"cache overflow: {len(pending[0][0].text)} + {longest} > max_len {self.max_len}")
+            self._feed_pass([w for w, ok in zip(pending, fits) if ok])
+            pending = [w for w, ok in zip(pending, fits) if not ok]
+
+    def _feed_pass(self, work: list[tuple[_Game, str]]) -> None:
+        """One batched `extend` over games that all have room for the longest text in `work`."""
         longest = max(len(t) for _, t in work)
         # bucketed widths limit recompiles; padding must still fit: extend writes all T columns
         T = max(longest, min(_bucket(longest, 8), self.max_len - max(len(g.text) for g, _ in work)))

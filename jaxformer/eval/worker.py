@@ -222,13 +222,14 @@ def main(argv: list[str]) -> int:
     handler = logging.FileHandler(ev.out / "worker.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
-    done: set[int] = set()
+    done: set[int] = set()  # steps seen, rated or not: a corrupt step is logged once and not retried
+    rated = 0
     try:
         while True:
             for step in steps_to_evaluate(run, args.steps if not args.watch else "all"):
                 if step not in done:
-                    ev.evaluate(step)
-                    done.add(step)  # a corrupt step is logged once and not retried
+                    rated += ev.evaluate(step)
+                    done.add(step)
             if not args.watch:
                 break
             time.sleep(args.poll)
@@ -237,7 +238,7 @@ def main(argv: list[str]) -> int:
         return 130
     finally:
         ev.close()
-    if not args.watch and not done:
+    if not args.watch and not rated:
         log.error("no checkpoint evaluated in %s", run)
         return 1
     return 0
