@@ -29,6 +29,7 @@ test: install stockfish
 
 # Benchmarks print a JSON line last; tcmalloc is preloaded when present (faster JAX on CPU).
 bench: install stockfish
+	@$(VPY) -m pip show torch >/dev/null 2>&1 || $(VPY) -m pip install -q torch==2.13.0  # the train bench's baseline
 	@for b in $(BENCH); do LD_PRELOAD=$(TCMALLOC) $(VPY) -m experiments.bench $$b || exit 1; done
 
 clean:
