@@ -31,8 +31,8 @@ def rating_vs_temperature(runs: list[dict], path: pathlib.Path) -> None:
         rows = run["results"]
         temps = [r["temperature"] for r in rows]
         elo = [r["elo"] for r in rows]
-        lo = [r["elo_ci95"][0] if r["elo_ci95"][0] is not None else r["elo"] for r in rows]
-        hi = [r["elo_ci95"][1] if r["elo_ci95"][1] is not None else r["elo"] for r in rows]
+        lo = [_or(r["elo_ci95"][0], r["elo"]) for r in rows]
+        hi = [_or(r["elo_ci95"][1], r["elo"]) for r in rows]
         ax.plot(temps, elo, "o-", color=color, label=f"{run['name']} (step {run['eval_step']})")
         ax.fill_between(temps, lo, hi, color=color, alpha=0.2, linewidth=0)
         if not shared_reference:
@@ -41,11 +41,7 @@ def rating_vs_temperature(runs: list[dict], path: pathlib.Path) -> None:
     ax.set_xlabel("sampling temperature")
     ax.set_ylabel("Elo (95% bootstrap band)")
     ax.set_title("Rating vs temperature: above the dashed line = transcendence")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    _save(fig, ax, path)
 
 
 def margin_vs_size(runs: list[dict], path: pathlib.Path) -> None:
@@ -65,15 +61,19 @@ def margin_vs_size(runs: list[dict], path: pathlib.Path) -> None:
     ax.set_xlabel("parameters")
     ax.set_ylabel("margin over reference (Elo)")
     ax.set_title("Transcendence margin vs model size")
+    _save(fig, ax, path)
+
+
+def _or(x: float | None, default: float) -> float:
+    return default if x is None else x
+
+
+def _save(fig: plt.Figure, ax: plt.Axes, path: pathlib.Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
-
-
-def _or(x: float | None, default: float) -> float:
-    return default if x is None else x
 
 
 def loss_curves(runs: list[RunData], path: pathlib.Path) -> None:
@@ -88,8 +88,4 @@ def loss_curves(runs: list[RunData], path: pathlib.Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats per character)")
     ax.set_title("Training and validation loss")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    _save(fig, ax, path)
