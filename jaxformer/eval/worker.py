@@ -209,6 +209,7 @@ def steps_to_evaluate(run: pathlib.Path, spec: str) -> list[int]:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("absl").setLevel(logging.WARNING)  # Orbax logs every restore step at INFO
     run = pathlib.Path(args.run)
     if not (run / "config.json").is_file():
         print(f"transcend eval: {run} is not a run directory (no config.json); pass --run RUN_DIR", file=sys.stderr)
