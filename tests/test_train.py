@@ -1,4 +1,5 @@
 """Training loop: initial loss, overfitting, golden metrics, exact kill-and-resume, SIGTERM, run directory."""
+import dataclasses
 import json
 import math
 import os
@@ -146,3 +147,17 @@ def test_sigterm_saves_and_restart_continues(shards, tmp_path):
     assert f"resumed from checkpoint step {last_logged}" in rc.stdout
     steps = [m["step"] for m in read_metrics(run)]
     assert steps == list(range(1, last_logged + 3))
+
+
+def test_run_config_accepts_the_same_data_dir_spelled_relative_or_absolute(tmp_path, monkeypatch):
+    from jaxformer.config import get_preset
+    from jaxformer.train import write_run_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shards").mkdir()
+    base = get_preset("tiny")
+    with_dir = lambda d: dataclasses.replace(base, data=dataclasses.replace(base.data, dir=d))  # noqa: E731
+    write_run_config(tmp_path / "run", with_dir("shards"))
+    write_run_config(tmp_path / "run", with_dir(str(tmp_path / "shards")))  # same place: accepted
+    with pytest.raises(ValueError, match="different `data` section"):
+        write_run_config(tmp_path / "run", with_dir(str(tmp_path / "other")))
