@@ -11,6 +11,7 @@ import math
 import pathlib
 
 from jaxformer.config import RunConfig
+from jaxformer.metrics import read_metrics
 
 
 @dataclasses.dataclass
@@ -38,28 +39,12 @@ def count_params(config: RunConfig) -> int:
     return int(count(nnx.eval_shape(lambda: Transformer(config.model, rngs=nnx.Rngs(0)))))
 
 
-def read_metrics(path: pathlib.Path) -> tuple[list[dict], list[dict]]:
-    train, val = [], []
-    if not path.is_file():
-        return train, val
-    lines = path.read_text().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            # A crash can cut the last line short; an unreadable line elsewhere is corruption.
-            if lineno == len(lines):
-                break
-            raise ValueError(f"{path}:{lineno}: not JSON ({err}); the metrics file is corrupt") from None
-        if "step" not in row:
-            raise ValueError(f"{path}:{lineno}: a metrics line without 'step'")
-        if "loss" in row and _finite(row["loss"]):
-            train.append(row)
-        if "val_loss" in row and _finite(row["val_loss"]):
-            val.append(row)
-    return train, val
+def split_metrics(run: pathlib.Path) -> tuple[list[dict], list[dict]]:
+    """Training and validation rows with a finite loss; a run that has not logged yet has none."""
+    if not (run / "metrics.jsonl").is_file():
+        return [], []
+    rows = read_metrics(run)
+    return ([r for r in rows if _finite(r.get("loss"))], [r for r in rows if _finite(r.get("val_loss"))])
 
 
 def _finite(x) -> bool:
@@ -99,7 +84,7 @@ def load_run(path: str | pathlib.Path) -> RunData:
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{run} is not a run directory: no config.json (train it with `transcend train`)")
     config = RunConfig.from_json(cfg_path.read_text())
-    train, val = read_metrics(run / "metrics.jsonl")
+    train, val = split_metrics(run)
     evals = {}
     for rpath in sorted((run / "eval").glob("*/ratings.json")):
         if rpath.parent.name.isdigit():

@@ -41,5 +41,21 @@ class MetricsLogger:
 
 
 def read_metrics(run_dir: str | pathlib.Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's rows. A crash can cut the last line short (it is dropped); an unreadable line
+    elsewhere, or one without `step`, is corruption and an error."""
     path = pathlib.Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = path.read_text().splitlines()
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            if lineno == len(lines):
+                break
+            raise ValueError(f"{path}:{lineno}: not JSON ({err}); the metrics file is corrupt") from None
+        if "step" not in row:
+            raise ValueError(f"{path}:{lineno}: a metrics line without 'step'")
+        rows.append(row)
+    return rows
