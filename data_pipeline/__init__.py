@@ -4,7 +4,12 @@ The public face that `jaxformer` may import: the tokenizer, the manifest and the
 `jaxformer`. Heavy modules (grain) load only when the loader is first used.
 """
 from data_pipeline.shards import read_manifest
-from data_pipeline.tokenizer import CHAR32_VOCAB, CharTokenizer, Tokenizer, get_tokenizer
+from data_pipeline.tokenizer import (
+    CHAR32_VOCAB,
+    CharTokenizer,
+    Tokenizer,
+    get_tokenizer,
+)
 
 __all__ = ["CHAR32_VOCAB", "CharTokenizer", "LoaderSpec", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
 

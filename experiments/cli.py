@@ -9,12 +9,12 @@ import sys
 
 # (subcommand, optional sub-subcommand) -> "module:function"; each function takes argv and returns an exit code.
 COMMANDS: dict[tuple[str, ...], str] = {
-    ("data", "synth"): "experiments.synth:main",
+    ("data", "synth"): "experiments.synth.cli:main",
     ("data",): "data_pipeline.cli:main",
     ("train",): "jaxformer.train:main",
     ("eval",): "jaxformer.eval.worker:main",
-    ("ladder",): "jaxformer.eval.ladder:main",
-    ("report",): "experiments.report:main",
+    ("ladder",): "arena.ladder:main",
+    ("report",): "experiments.report.cli:main",
 }
 
 USAGE = """usage: transcend COMMAND [ARGS...]

@@ -60,8 +60,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def weakest_opponents(table_name: str, n_engines: int) -> list[str]:
     """The random mover plus the weakest calibrated engines that play differently from game to game (a skill
     level or a random-move share): against a deterministic engine, games at T -> 0 would all repeat."""
-    from jaxformer.eval.ratings import load_anchor_table
-    from jaxformer.eval.stockfish import EngineSpec
+    from arena.anchors import load_anchor_table
+    from arena.stockfish import EngineSpec
 
     table = load_anchor_table(table_name)
     engines = []

@@ -62,7 +62,9 @@ def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> 
 
     Read-only: never creates or deletes anything in the run directory.
     """
-    from jaxformer.model import Transformer  # local: keeps this module light for list_complete_steps users
+    from jaxformer.model import (
+        Transformer,  # local: keeps this module light for list_complete_steps users
+    )
 
     run_dir = pathlib.Path(run_dir)
     cfg_path = run_dir / "config.json"

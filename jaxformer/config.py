@@ -113,10 +113,10 @@ class RunConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str) -> RunConfig:
         return _from_dict(cls, json.loads(text), "")
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         """Raise ValueError naming the field and the fix for inconsistent settings."""
         m, d, t = self.model, self.data, self.train
         _check(m.d_model % m.n_head == 0, f"model.d_model={m.d_model} must be divisible by model.n_head={m.n_head}")

@@ -20,7 +20,9 @@ class MetricsLogger:
         self._tb = None
         if self.enabled:
             self._file = self.path.open("a", buffering=1)
-            from tensorboardX import SummaryWriter  # imported lazily: only the writing process needs it
+            from tensorboardX import (
+                SummaryWriter,  # imported lazily: only the writing process needs it
+            )
             self._tb = SummaryWriter(str(pathlib.Path(run_dir) / "tb"))
 
     def write(self, record: dict[str, Any]) -> None:

@@ -4,12 +4,16 @@ import shutil
 import jax
 import numpy as np
 import pytest
+from test_train_data import build_shards, small_config
 
-from jaxformer.checkpoint import CheckpointError, list_complete_steps, load_for_inference
+from jaxformer.checkpoint import (
+    CheckpointError,
+    list_complete_steps,
+    load_for_inference,
+)
 from jaxformer.metrics import read_metrics
 from jaxformer.model import Transformer
 from jaxformer.train import run_training
-from test_train_data import build_shards, small_config
 
 
 @pytest.fixture(scope="module")

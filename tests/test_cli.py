@@ -5,7 +5,7 @@ from experiments.cli import COMMANDS, main, resolve
 
 
 def test_longest_command_wins_and_rest_is_passed_on():
-    assert resolve(["data", "synth", "--games", "3"]) == ("experiments.synth:main", ["--games", "3"])
+    assert resolve(["data", "synth", "--games", "3"]) == ("experiments.synth.cli:main", ["--games", "3"])
     assert resolve(["data", "build", "--out", "x"]) == ("data_pipeline.cli:main", ["build", "--out", "x"])
     assert resolve(["train", "--config", "tiny"]) == ("jaxformer.train:main", ["--config", "tiny"])
 

@@ -7,8 +7,8 @@ import chess.pgn
 import numpy as np
 import pytest
 import zstandard
-
 from data_fixtures import pgn
+
 from data_pipeline import build as build_mod
 from data_pipeline import cli, filters, read_manifest, shards
 

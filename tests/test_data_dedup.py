@@ -2,8 +2,8 @@
 import random
 
 import numpy as np
-
 from data_fixtures.pgn import LICHESS_ID_CHARS
+
 from data_pipeline.dedup import IdSet, pack_ids
 
 

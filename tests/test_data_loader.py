@@ -5,11 +5,10 @@ import grain
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-
 from data_fixtures import pgn
-from data_pipeline import LoaderSpec, get_tokenizer, make_dataset, read_manifest
+
+from data_pipeline import LoaderSpec, get_tokenizer, loader, make_dataset, read_manifest
 from data_pipeline import build as build_mod
-from data_pipeline import loader
 
 TOK = get_tokenizer("char32")
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 import zstandard
-
 from data_fixtures import pgn
+
 from data_pipeline import build as build_mod
 from data_pipeline import sources
 

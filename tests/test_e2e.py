@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from experiments.synth_pgn import header_elo, read_pgn_zst
+from experiments.synth.pgn import header_elo, read_pgn_zst
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 20

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from arena.players import MoveRequest
 from data_pipeline.tokenizer import get_tokenizer
 from jaxformer.config import ModelConfig
 from jaxformer.eval.model_player import SEPARATORS, ModelPlayer, prompt_text
-from jaxformer.eval.players import MoveRequest
 from jaxformer.model import Transformer
 
 TOK = get_tokenizer("char32")

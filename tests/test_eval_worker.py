@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from arena.records import read_records
 from jaxformer.checkpoint import RunCheckpointer
 from jaxformer.config import CheckpointConfig, DataConfig, ModelConfig, RunConfig
 from jaxformer.eval import worker
-from jaxformer.eval.records import read_records
 from jaxformer.model import Transformer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from experiments.cli import main as cli_main
-from experiments.report import write_report
+from experiments.report.cli import write_report
 from jaxformer.config import ModelConfig, get_preset
 
 

@@ -5,10 +5,10 @@ import random
 import chess
 import pytest
 
+from arena.biases import BIAS_POLICIES, avoid_trades, captures, king, pawn_push
 from experiments.cli import main as cli_main
-from experiments.synth_bias import BIAS_POLICIES, avoid_trades, captures, king, pawn_push
-from experiments.synth_pgn import header_elo, read_pgn_zst
-from experiments.synth_ratings import default_anchor_names
+from experiments.synth.pgn import header_elo, read_pgn_zst
+from experiments.synth.ratings import default_anchor_names
 
 # Three experts of clearly separated strength: 1 node + 60% random moves, ~45 nodes + 30%, 2000 nodes + 0%.
 SEPARATED = ["--experts", "3", "--nodes", "1", "2000", "--epsilon", "0", "0.6", "--biases", "uniform,captures,king",

@@ -11,6 +11,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from test_train_data import build_shards, small_config
 
 from jaxformer import sharding as shd
 from jaxformer.checkpoint import list_complete_steps, load_for_inference
@@ -18,7 +19,6 @@ from jaxformer.config import MeshConfig, get_preset, resolve_config
 from jaxformer.metrics import read_metrics
 from jaxformer.step import make_setup
 from jaxformer.train import main, run_training
-from test_train_data import build_shards, small_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -3,8 +3,8 @@ import pathlib
 
 import numpy as np
 import pytest
-
 from data_fixtures import pgn
+
 from data_pipeline import build as build_mod
 from jaxformer import data as data_lib
 from jaxformer.config import resolve_config

@@ -20,12 +20,12 @@ import jax
 import numpy as np
 from flax import nnx
 
+from arena.match import MatchRunner, PlannedGame
+from arena.players import RandomMover, StockfishPlayer
+from arena.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
 from data_pipeline.tokenizer import get_tokenizer
 from jaxformer.config import get_preset
-from jaxformer.eval.match import MatchRunner, PlannedGame
 from jaxformer.eval.model_player import ModelPlayer
-from jaxformer.eval.players import RandomMover, StockfishPlayer
-from jaxformer.eval.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
 from jaxformer.model import Transformer
 
 WINDOW = 1023
@@ -57,7 +57,7 @@ def bench_ours(model, games: int, plies: int) -> tuple[float, int, list[str]]:
 
 def _play_plies(runner: MatchRunner, plan: list[PlannedGame], plies: int) -> tuple[int, list[str]]:
     """Drive the runner's step loop for `plies` plies per game; returns the model's moves (count, SANs)."""
-    from jaxformer.eval.match import _Live
+    from arena.match import _Live
 
     games = []
     for g in plan:

@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
             results[packing] = (tok_s, tok_cpu)
             print(f"packing={packing}: {tok_s / 1e6:.2f}M target tokens/s ({row_s / 1e6:.2f}M row tokens/s, "
                   f"{tok_cpu / 1e6:.2f}M per CPU-second; {batches} batches of {args.batch_size}x{args.seq_len})")
-    print(f"target: >= 2M tokens/s (an H100 on the 50M preset consumes about 1M)")
+    print("target: >= 2M tokens/s (an H100 on the 50M preset consumes about 1M)")
     load = os.getloadavg()[0]
     print(f"machine load average during the run: {load:.1f} on {os.cpu_count()} cores (other work slows wall time)")
     print(json.dumps({"benchmark": "loader", "tokens_per_s": round(results["concat"][0]), "packing": "concat",

@@ -37,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from arena.players import MoveChoice, MoveRequest, Player
 from jaxformer.eval.candidates import candidate_scores
-from jaxformer.eval.players import MoveChoice, MoveRequest, Player
 
 SEPARATORS = (" ", ";")
 MAX_SAN_CHARS = 7  # the longest SAN: e.g. "Qh4xe1#", "exd8=Q+"

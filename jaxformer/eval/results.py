@@ -9,7 +9,11 @@ import math
 import os
 import pathlib
 
-from jaxformer.eval.ratings import bootstrap_interval, fit_bradley_terry_detailed, glicko2_vs_anchors
+from arena.ratings import (
+    bootstrap_interval,
+    fit_bradley_terry_detailed,
+    glicko2_vs_anchors,
+)
 
 log = logging.getLogger(__name__)
 MODEL = "model"  # the rated player's name inside each per-temperature fit

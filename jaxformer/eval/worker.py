@@ -14,30 +14,18 @@ import socket
 import sys
 import time
 
-from jaxformer.eval.game import DEFAULT_MAX_PLIES
-from jaxformer.eval.match import MatchRunner, PlannedGame, load_openings
-from jaxformer.eval.players import Player, RandomMover, StockfishPlayer
-from jaxformer.eval.ratings import load_anchor_table
-from jaxformer.eval.records import GameStore, read_all_records
+from arena.anchors import load_anchor_table
+from arena.match import MatchRunner, PlannedGame, load_openings
+from arena.players import make_opponent, parse_opponents
+from arena.records import GameStore, read_all_records
+from arena.rules import DEFAULT_MAX_PLIES
+from arena.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
 from jaxformer.eval.results import rate_step, reference_rating, write_json_atomic
-from jaxformer.eval.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
 
 log = logging.getLogger("transcend.eval")
 PAPER_TEMPERATURES = "0.001,0.01,0.1,0.3,0.5,0.75,1.0,1.5"
 
 
-def parse_opponents(levels: str, nodes: int) -> list[str]:
-    """`1,3,5` / `random,l0-n100,3` -> canonical opponent names (`random`, `stockfish-l0-n100`, ...)."""
-    out = []
-    for item in filter(None, (s.strip() for s in levels.split(","))):
-        out.append("random" if item == "random" else EngineSpec.parse(item, default_nodes=nodes).name)
-    if not out:
-        raise ValueError("--levels is empty: give Stockfish skill levels (e.g. 1,3,5) and/or 'random'")
-    return out
-
-
-def make_opponent(name: str, stockfish: str | None) -> Player:
-    return RandomMover() if name == "random" else StockfishPlayer(EngineSpec.parse(name), stockfish)
 
 
 def plan_step(step: int, model: str, opponents: list[str], temperatures: list[float], games: int, mode: str,
@@ -134,9 +122,9 @@ class Evaluator:
 
     def evaluate(self, step: int) -> bool:
         """Play a step's missing games and rate it; False when its checkpoint cannot be loaded."""
+        from data_pipeline.tokenizer import get_tokenizer
         from jaxformer.checkpoint import CheckpointError, load_for_inference
         from jaxformer.eval.model_player import ModelPlayer
-        from data_pipeline.tokenizer import get_tokenizer
 
         todo, store = self.pending(step)
         run_cfg = None

@@ -12,7 +12,7 @@ import os
 import pathlib
 import re
 
-from jaxformer.eval.game import record_to_pgn
+from arena.rules import record_to_pgn
 
 log = logging.getLogger(__name__)
 _GAME_ID_TAG = re.compile(r'^\[GameId "([^"]+)"\]$', re.M)

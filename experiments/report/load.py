@@ -34,7 +34,8 @@ def count_params(config: RunConfig) -> int:
     """Exact parameter count of the run's model, from its shapes alone (nothing is allocated)."""
     from flax import nnx
 
-    from jaxformer.model import Transformer, count_params as count
+    from jaxformer.model import Transformer
+    from jaxformer.model import count_params as count
 
     return int(count(nnx.eval_shape(lambda: Transformer(config.model, rngs=nnx.Rngs(0)))))
 

@@ -11,10 +11,11 @@ import dataclasses
 import logging
 import math
 
-from experiments.synth_play import PlayedGame
-from experiments.synth_population import Expert
-from jaxformer.eval.ratings import bootstrap_all, fit_bradley_terry_detailed, load_anchor_table
-from jaxformer.eval.stockfish import EngineSpec
+from arena.anchors import load_anchor_table
+from arena.ratings import bootstrap_all, fit_bradley_terry_detailed
+from arena.stockfish import EngineSpec
+from experiments.synth.play import PlayedGame
+from experiments.synth.population import Expert
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import chess
 import chess.pgn
 import zstandard
 
-from experiments.synth_play import PlayedGame
-from experiments.synth_population import Expert
+from experiments.synth.play import PlayedGame
+from experiments.synth.population import Expert
 
 SYNTH_DATE = "2024.01.01"  # a fixed date keeps the output byte-identical for a seed
 TIME_CONTROL = "600+0"  # Lichess "rapid"; the games are untimed, this only gives them a time-control class

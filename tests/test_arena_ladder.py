@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from jaxformer.eval import ladder
-from jaxformer.eval.ratings import load_anchor_table
-from jaxformer.eval.records import read_records
+from arena import ladder
+from arena.anchors import load_anchor_table
+from arena.records import read_records
 
 
 def test_ladder_writes_an_anchor_table_that_eval_can_load(tmp_path, stockfish_path):

@@ -5,11 +5,11 @@ import chess
 import chess.pgn
 import pytest
 
-from jaxformer.eval.game import adjudicate, rules_ending
-from jaxformer.eval.match import MatchRunner, PlannedGame, load_openings
-from jaxformer.eval.players import RandomMover, StockfishPlayer
-from jaxformer.eval.records import GameStore, read_records
-from jaxformer.eval.stockfish import EngineSpec, Stockfish
+from arena.match import MatchRunner, PlannedGame, load_openings
+from arena.players import RandomMover, StockfishPlayer
+from arena.records import GameStore, read_records
+from arena.rules import adjudicate, rules_ending
+from arena.stockfish import EngineSpec, Stockfish
 
 
 def test_stalemate_with_white_to_move_is_a_draw_not_a_white_win():

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from experiments.synth_bias import BIAS_POLICIES
-from jaxformer.eval.stockfish import EngineSpec
+from arena.biases import BIAS_POLICIES
+from arena.stockfish import EngineSpec
 
 NO_BIAS = "none"  # the anchor: the calibrated engine setting itself, never deviating
 
@@ -76,7 +76,7 @@ def anchor_expert(engine: EngineSpec) -> Expert:
     """The ladder-calibrated engine setting that pins the population's ratings to the evaluation scale.
 
     An engine with a `random_pct` handicap plays that share of uniformly random moves, as
-    jaxformer.eval.players.StockfishPlayer does in the ladder and the evaluation."""
+    arena.players.StockfishPlayer does in the ladder and the evaluation."""
     if engine.random_pct:
         return Expert(engine.name, engine, "uniform", engine.random_pct / 100.0, is_anchor=True)
     return Expert(engine.name, engine, NO_BIAS, 0.0, is_anchor=True)

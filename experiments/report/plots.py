@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.report_load import RunData  # noqa: E402
+from experiments.report.load import RunData  # noqa: E402
 
 DPI = 120
 

@@ -12,9 +12,9 @@ import os
 import pathlib
 import sys
 
-from experiments import report_plots
-from experiments.report_load import load_run
-from experiments.report_summary import summarize_run
+from experiments.report import plots as report_plots
+from experiments.report.load import load_run
+from experiments.report.summary import summarize_run
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -5,7 +5,14 @@ import signal
 import chess
 import pytest
 
-from jaxformer.eval.stockfish import DEFAULT_NODES, MATE_CP, EngineCrash, EngineSpec, Stockfish, find_stockfish
+from arena.stockfish import (
+    DEFAULT_NODES,
+    MATE_CP,
+    EngineCrash,
+    EngineSpec,
+    Stockfish,
+    find_stockfish,
+)
 
 
 def test_find_stockfish_prefers_the_given_path_and_names_the_package_when_missing(stockfish_path, monkeypatch):
@@ -13,7 +20,7 @@ def test_find_stockfish_prefers_the_given_path_and_names_the_package_when_missin
     with pytest.raises(FileNotFoundError, match="not executable"):
         find_stockfish("/nonexistent/stockfish")
     monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setattr("jaxformer.eval.stockfish.DEBIAN_PATH", "/nonexistent/stockfish")
+    monkeypatch.setattr("arena.stockfish.DEBIAN_PATH", "/nonexistent/stockfish")
     monkeypatch.delenv("TRANSCEND_STOCKFISH", raising=False)
     with pytest.raises(FileNotFoundError, match="package `stockfish`"):
         find_stockfish()
@@ -65,7 +72,7 @@ def test_crashed_engine_is_restarted_and_the_crash_reported(stockfish_path):
 def test_diluted_engine_plays_its_random_share_from_the_game_rng(stockfish_path):
     import numpy as np
 
-    from jaxformer.eval.players import MoveRequest, StockfishPlayer
+    from arena.players import MoveRequest, StockfishPlayer
 
     board = chess.Board()
     player = StockfishPlayer(EngineSpec(skill=0, nodes=50, random_pct=100), stockfish_path)

@@ -10,9 +10,7 @@ probability 5%, marked "lower" (it is at least that strong) or "upper".
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import pathlib
 
 import numpy as np
 from scipy.optimize import brentq
@@ -21,11 +19,7 @@ GLICKO_SCALE = 173.7178  # Glicko-2's conversion between the Glicko scale and it
 ELO_K = math.log(10.0) / 400.0  # Elo: P(a beats b) = 1 / (1 + 10 ** ((r_b - r_a) / 400))
 BOUND_ALPHA = 0.05  # one-sided bounds are 95% bounds
 ANCHOR_RD = 0.0  # anchors are fixed by definition; their ratings carry no uncertainty in Glicko-2
-ANCHOR_DIR = pathlib.Path(__file__).with_name("anchors")
 
-# The paper's Glicko-2 anchors for Stockfish skill levels at 0.1 s a move (here: DEFAULT_NODES).
-PAPER_ANCHORS: dict[str, float] = {"stockfish-l1": 1554, "stockfish-l2": 1759, "stockfish-l3": 1867,
-                                   "stockfish-l4": 2006, "stockfish-l5": 2148}
 
 Game = tuple[str, str, float]  # (player a, player b, a's score: 1, 0.5 or 0)
 
@@ -301,26 +295,3 @@ def bootstrap_all(games: list[Game], anchors: dict[str, float], n_boot: int = 10
         else:
             out[name] = (float(lo_all[i]), float(hi_all[i]), None)
     return out
-
-
-# --------------------------------------------------------------------------- anchor tables
-def load_anchor_table(name_or_path: str) -> dict[str, float]:
-    """"paper" -> PAPER_ANCHORS; a bundled table name (e.g. "ladder-sf15") or a JSON file -> its ratings.
-
-    A table file is a JSON object whose "ratings" maps player names to Elo (other keys document how
-    it was measured); a plain {name: rating} object is accepted too.
-    """
-    if name_or_path == "paper":
-        return dict(PAPER_ANCHORS)
-    path = pathlib.Path(name_or_path)
-    if not path.is_file():
-        bundled = ANCHOR_DIR / f"{name_or_path}.json"
-        if not bundled.is_file():
-            known = ["paper"] + sorted(p.stem for p in ANCHOR_DIR.glob("*.json"))
-            raise FileNotFoundError(f"anchor table {name_or_path!r} is neither a file nor a bundled table {known}")
-        path = bundled
-    data = json.loads(path.read_text())
-    table = data.get("ratings", data) if isinstance(data, dict) else None
-    if not isinstance(table, dict) or not table or not all(isinstance(v, (int, float)) for v in table.values()):
-        raise ValueError(f"anchor table {path}: expected a JSON object with a 'ratings' map of name -> Elo")
-    return {str(k): float(v) for k, v in table.items()}

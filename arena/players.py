@@ -13,7 +13,7 @@ import threading
 import chess
 import numpy as np
 
-from jaxformer.eval.stockfish import EngineSpec, Stockfish
+from arena.stockfish import EngineSpec, Stockfish
 
 
 @dataclasses.dataclass
@@ -130,3 +130,16 @@ class StockfishPlayer(Player):
         for engine in self._all:
             engine.close()
         self._all.clear()
+
+def parse_opponents(levels: str, nodes: int) -> list[str]:
+    """`1,3,5` / `random,l0-n100,3` -> canonical opponent names (`random`, `stockfish-l0-n100`, ...)."""
+    out = []
+    for item in filter(None, (s.strip() for s in levels.split(","))):
+        out.append("random" if item == "random" else EngineSpec.parse(item, default_nodes=nodes).name)
+    if not out:
+        raise ValueError("--levels is empty: give Stockfish skill levels (e.g. 1,3,5) and/or 'random'")
+    return out
+
+
+def make_opponent(name: str, stockfish: str | None) -> Player:
+    return RandomMover() if name == "random" else StockfishPlayer(EngineSpec.parse(name), stockfish)

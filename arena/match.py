@@ -10,15 +10,15 @@ import hashlib
 import logging
 import pathlib
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import chess
 import numpy as np
 from tqdm import tqdm
 
-from jaxformer.eval.game import DEFAULT_MAX_PLIES, SCORES, Ending, adjudicate, rules_ending
-from jaxformer.eval.players import MoveRequest, Player
-from jaxformer.eval.stockfish import EngineCrash, Stockfish
+from arena.players import MoveRequest, Player
+from arena.rules import DEFAULT_MAX_PLIES, SCORES, Ending, adjudicate, rules_ending
+from arena.stockfish import EngineCrash, Stockfish
 
 log = logging.getLogger(__name__)
 MAX_REPLAYS = 3  # a game whose engine crashes more often than this aborts the run (something is broken)
@@ -208,6 +208,6 @@ class MatchRunner:
             "start_fen": g.plan.start_fen, "moves_uci": [m.uci() for m in g.board.move_stack], "moves_san": sans,
             "final_fen": g.board.fen(), "temperature": g.plan.temperature, "mode": g.plan.mode,
             "replays": g.replays,
-            "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         self.on_game_end(record)

@@ -6,7 +6,7 @@ above the line with an interval that reaches below it is reported as "not shown"
 """
 from __future__ import annotations
 
-from experiments.report_load import RunData
+from experiments.report.load import RunData
 
 
 def transcended(result: dict, reference: float) -> bool:

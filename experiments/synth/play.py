@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import chess
 
-from experiments.synth_bias import get_bias
-from experiments.synth_population import NO_BIAS, Expert
-from jaxformer.eval.stockfish import EngineCrash, EngineSpec, Stockfish
+from arena.biases import get_bias
+from arena.stockfish import EngineCrash, EngineSpec, Stockfish
+from experiments.synth.population import NO_BIAS, Expert
 
 ENGINE_RETRIES = 3  # a crashed engine is restarted and the game replayed from its seed
 
@@ -64,7 +64,7 @@ def play_game(job: GameJob, seed: int, max_plies: int, engines: dict[EngineSpec,
             bias_moves[0 if board.turn == chess.WHITE else 1] += 1
         elif expert.is_anchor:
             # The anchor searches from a cleared hash every move, exactly as the evaluation's engine
-            # players do (jaxformer.eval.players.StockfishPlayer), so it has its ladder strength here.
+            # players do (arena.players.StockfishPlayer), so it has its ladder strength here.
             move = engines[expert.engine].play(board, game=object())
         else:
             move = engines[expert.engine].play(board, game=(seed, job.index))

@@ -23,12 +23,18 @@ import time
 
 from tqdm import tqdm
 
-from experiments.synth_bias import BIAS_POLICIES, DEFAULT_BIAS_MIX
-from experiments.synth_pgn import game_to_pgn, write_pgn_zst
-from experiments.synth_play import GameJob, PlayedGame, play_games
-from experiments.synth_population import Expert, anchor_expert, build_population
-from experiments.synth_ratings import DEFAULT_TABLE, PRIOR_DRAWS, Anchor, choose_anchors, measure_ratings
-from jaxformer.eval.stockfish import Stockfish
+from arena.biases import BIAS_POLICIES, DEFAULT_BIAS_MIX
+from arena.stockfish import Stockfish
+from experiments.synth.pgn import game_to_pgn, write_pgn_zst
+from experiments.synth.play import GameJob, PlayedGame, play_games
+from experiments.synth.population import Expert, anchor_expert, build_population
+from experiments.synth.ratings import (
+    DEFAULT_TABLE,
+    PRIOR_DRAWS,
+    Anchor,
+    choose_anchors,
+    measure_ratings,
+)
 
 log = logging.getLogger("transcend.synth")
 OUTPUTS = ("games.pgn.zst", "calibration.pgn.zst", "population.json")

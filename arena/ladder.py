@@ -18,12 +18,14 @@ import pathlib
 import platform
 import sys
 
-from jaxformer.eval.game import DEFAULT_MAX_PLIES
-from jaxformer.eval.match import MatchRunner, PlannedGame
-from jaxformer.eval.ratings import bootstrap_all, fit_bradley_terry_detailed, load_anchor_table
-from jaxformer.eval.records import GameStore
-from jaxformer.eval.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
-from jaxformer.eval.worker import make_opponent, parse_opponents
+from arena.anchors import load_anchor_table
+from arena.match import MatchRunner, PlannedGame
+from arena.players import make_opponent, parse_opponents
+from arena.ratings import bootstrap_all, fit_bradley_terry_detailed
+from arena.records import GameStore
+from arena.rules import DEFAULT_MAX_PLIES
+from arena.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
+from safeio import write_json_atomic
 
 log = logging.getLogger("transcend.ladder")
 
@@ -128,7 +130,6 @@ def main(argv: list[str]) -> int:
              "command": "transcend ladder " + " ".join(argv),
              "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
              "date": datetime.date.today().isoformat(), "note": args.note}
-    from jaxformer.eval.results import write_json_atomic
     write_json_atomic(pathlib.Path(args.out), table)
     for name, r in table["ratings"].items():
         lo, hi = table["ci95"].get(name, [r, r])

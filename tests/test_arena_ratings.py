@@ -5,9 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from jaxformer.eval.ratings import (PAPER_ANCHORS, bootstrap_interval, fit_bradley_terry,
-                                    fit_bradley_terry_detailed, glicko2_update, glicko2_vs_anchors,
-                                    load_anchor_table)
+from arena.anchors import PAPER_ANCHORS, load_anchor_table
+from arena.ratings import (
+    bootstrap_interval,
+    fit_bradley_terry,
+    fit_bradley_terry_detailed,
+    glicko2_update,
+    glicko2_vs_anchors,
+)
 
 
 def test_glicko2_matches_glickmans_worked_example():
