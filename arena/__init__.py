@@ -1,0 +1,40 @@
+"""The chess arena: every game the project plays, and every rating it reports, goes through here.
+
+Chess only: this package imports nothing from the repository except `safeio`. Its parts:
+
+    stockfish   the engine, located, configured and limited by nodes (never wall time)
+    players     the Player protocol; the random mover, engine players, opponent names
+    biases      the bias policies of synthetic experts
+    experts     a synthetic expert as a Player (an engine that deviates by its bias)
+    rules       how a game ends: the rules, the ply cap and its adjudication
+    match       the match runner: plays planned games to their end, many at once
+    records     games.jsonl (append-only) and games.pgn
+    ratings     one Bradley-Terry fit with bootstrap intervals, and Glicko-2
+    anchors     anchor tables: the paper's, the bundled measured ones (tables/), files
+    ladder      `transcend ladder`: rates opponents on one scale
+
+`jaxformer` imports only the names below.
+"""
+from arena.anchors import PAPER_ANCHORS, load_anchor_table
+from arena.match import MatchRunner, PlannedGame, load_openings
+from arena.players import MoveChoice, MoveRequest, Player, RandomMover, StockfishPlayer, make_opponent, parse_opponents
+from arena.ratings import (
+    BTFit,
+    bootstrap_all,
+    bootstrap_interval,
+    fit_bradley_terry,
+    fit_bradley_terry_detailed,
+    glicko2_update,
+    glicko2_vs_anchors,
+)
+from arena.records import GameStore, read_all_records, read_records
+from arena.rules import DEFAULT_MAX_PLIES, SCORES, Ending, adjudicate, rules_ending
+from arena.stockfish import DEFAULT_NODES, EngineCrash, EngineSpec, Stockfish, find_stockfish
+
+__all__ = [
+    "BTFit", "DEFAULT_MAX_PLIES", "DEFAULT_NODES", "PAPER_ANCHORS", "SCORES", "EngineCrash", "EngineSpec", "Ending",
+    "GameStore", "MatchRunner", "MoveChoice", "MoveRequest", "PlannedGame", "Player", "RandomMover", "Stockfish",
+    "StockfishPlayer", "adjudicate", "bootstrap_all", "bootstrap_interval", "find_stockfish", "fit_bradley_terry",
+    "fit_bradley_terry_detailed", "glicko2_update", "glicko2_vs_anchors", "load_anchor_table", "load_openings", "make_opponent",
+    "parse_opponents", "read_all_records", "read_records", "rules_ending",
+]

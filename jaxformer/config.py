@@ -123,7 +123,8 @@ class RunConfig:
         _check(m.position != "rope" or m.head_dim % 2 == 0, "model.position=rope needs an even head_dim")
         _check(m.norm in ("layernorm", "rmsnorm"), f"model.norm={m.norm!r}: use layernorm or rmsnorm")
         _check(m.position in ("learned", "rope"), f"model.position={m.position!r}: use learned or rope")
-        _check(m.attention in ("auto", "einsum", "dot_product"), f"model.attention={m.attention!r}: use auto, einsum or dot_product")
+        _check(m.attention in ("auto", "einsum", "dot_product"),
+               f"model.attention={m.attention!r}: use auto, einsum or dot_product")
         _check(m.remat in ("none", "full", "dots"), f"model.remat={m.remat!r}: use none, full or dots")
         _check(m.compute_dtype in ("float32", "bfloat16", "float16"), f"model.compute_dtype={m.compute_dtype!r}")
         _check(d.seq_len <= m.max_len, f"data.seq_len={d.seq_len} exceeds model.max_len={m.max_len}")

@@ -112,8 +112,8 @@ def make_setup(cfg: RunConfig, mesh: Mesh) -> TrainSetup:
             grads, loss_sum, count = grads_and_sums(params, batch)
         else:
             def body(carry: tuple, mb: Batch) -> tuple[tuple, None]:
-                g, l, c = grads_and_sums(params, mb)
-                return jax.tree.map(jnp.add, carry, (g, l, c)), None
+                g, loss, c = grads_and_sums(params, mb)
+                return jax.tree.map(jnp.add, carry, (g, loss, c)), None
             zero = (jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
             (grads, loss_sum, count), _ = jax.lax.scan(body, zero, _micro_batches(batch, accum, mesh))
         count = jnp.maximum(count, 1.0)

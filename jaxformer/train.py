@@ -68,7 +68,7 @@ def write_run_config(run_dir: pathlib.Path, cfg: RunConfig) -> None:
     if path.is_file():
         old = RunConfig.from_json(path.read_text())
         if old.data.dir and cfg.data.dir and os.path.abspath(old.data.dir) == os.path.abspath(cfg.data.dir):
-            old = dataclasses.replace(old, data=dataclasses.replace(old.data, dir=cfg.data.dir))  # same place, spelled differently
+            old = dataclasses.replace(old, data=dataclasses.replace(old.data, dir=cfg.data.dir))  # same place, other spelling
         for section in ("model", "data"):
             if getattr(old, section) != getattr(cfg, section):
                 diff = "\n".join(difflib.unified_diff(

@@ -83,7 +83,8 @@ def test_optional_filters_count_what_they_drop(tmp_path):
 def test_validate_rejects_illegal_games(tmp_path):
     rng = random.Random(3)
     h = pgn.lichess_headers(rng, 1000, 1000, "1-0")
-    text = pgn.game_text(h, "1. e4 e5 2. Qh5 Nc6 3. Bc4 Nf6 4. Qxf7# 1-0") + pgn.game_text(h | {"Site": "?"}, "1. e4 e5 2. Ke3 1-0")
+    text = pgn.game_text(h, "1. e4 e5 2. Qh5 Nc6 3. Bc4 Nf6 4. Qxf7# 1-0") + \
+        pgn.game_text(h | {"Site": "?"}, "1. e4 e5 2. Ke3 1-0")
     (tmp_path / "in.pgn").write_text(text)
     m = _build([tmp_path / "in.pgn"], tmp_path / "out", filters=filters.FilterSpec(validate=True))
     assert m["counts"]["rejected"] == {"illegal_move": 1} and m["counts"]["kept"] == 1

@@ -84,7 +84,7 @@ def test_pad_packing_never_splits_a_game(shards_dir):
     expected = _games(truth, _train)
     assert games <= expected and sum(expected.values()) - sum(games.values()) < 4 * 30  # at most the dropped last batch
     for b in batches:
-        for x, y, m in zip(b["inputs"], b["targets"], b["loss_mask"]):
+        for _x, y, m in zip(b["inputs"], b["targets"], b["loss_mask"]):
             real = np.flatnonzero(m)
             assert real.size and (m[: real[-1] + 1] == 1).all() and (m[real[-1] + 1:] == 0).all()
             assert (y[real[-1] + 1:] == loader.PAD_ID).all()

@@ -101,7 +101,7 @@ def test_kv_cached_decoding_equals_uncached_across_window_slides(model):
     board = chess.Board()
     rng = np.random.default_rng(0)
     slid = 0
-    for ply in range(30):  # the transcript outgrows max_len=64 several times
+    for _ply in range(30):  # the transcript outgrows max_len=64 several times
         req = MoveRequest("g", board.copy(), 1.0, rng)
         player.move_log_probs([req])
         g = player.games["g"]

@@ -5,7 +5,8 @@
 Both sides train on the same fixed random batch (model + AdamW + clipping only; the data loader has its
 own benchmark) on one device: JAX's default device, torch with all CPU threads. Tokens/s are over timed
 steps after warm-up (compilation excluded); MFU uses jaxformer.flops (causal attention counted once).
-JAX and torch steps alternate in rounds so both see the same load on a shared machine. The last line is JSON; `tokens_per_s`/`mfu`/`torch_tokens_per_s`/`ratio` are the first preset's.
+JAX and torch steps alternate in rounds so both see the same load on a shared machine. The last line is
+JSON; `tokens_per_s`/`mfu`/`torch_tokens_per_s`/`ratio` are the first preset's.
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from arena.players import MoveChoice, MoveRequest, Player
+from arena import MoveChoice, MoveRequest, Player
 from jaxformer.eval.candidates import candidate_scores
 
 SEPARATORS = (" ", ";")

@@ -9,7 +9,7 @@ import math
 import os
 import pathlib
 
-from arena.ratings import (
+from arena import (
     bootstrap_interval,
     fit_bradley_terry_detailed,
     glicko2_vs_anchors,

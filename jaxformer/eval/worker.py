@@ -14,12 +14,20 @@ import socket
 import sys
 import time
 
-from arena.anchors import load_anchor_table
-from arena.match import MatchRunner, PlannedGame, load_openings
-from arena.players import make_opponent, parse_opponents
-from arena.records import GameStore, read_all_records
-from arena.rules import DEFAULT_MAX_PLIES
-from arena.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
+from arena import (
+    DEFAULT_MAX_PLIES,
+    DEFAULT_NODES,
+    EngineSpec,
+    GameStore,
+    MatchRunner,
+    PlannedGame,
+    Stockfish,
+    load_anchor_table,
+    load_openings,
+    make_opponent,
+    parse_opponents,
+    read_all_records,
+)
 from jaxformer.eval.results import rate_step, reference_rating, write_json_atomic
 
 log = logging.getLogger("transcend.eval")
@@ -122,7 +130,7 @@ class Evaluator:
 
     def evaluate(self, step: int) -> bool:
         """Play a step's missing games and rate it; False when its checkpoint cannot be loaded."""
-        from data_pipeline.tokenizer import get_tokenizer
+        from data_pipeline import get_tokenizer
         from jaxformer.checkpoint import CheckpointError, load_for_inference
         from jaxformer.eval.model_player import ModelPlayer
 

@@ -1,0 +1,82 @@
+"""Every file name and the layout of a run directory, in one place.
+
+    RUN/config.json                 RunConfig.to_json(): everything needed to rebuild model and tokenizer
+    RUN/checkpoints/STEP/...        Orbax: params, optimizer state, step, RNG, data iterator
+    RUN/metrics.jsonl               one JSON object a line (training and validation metrics)
+    RUN/tb/                         TensorBoard event files (training, and evaluation scalars)
+    RUN/eval/STEP/games*.jsonl      evaluation games (append-only; one file per --shard)
+    RUN/eval/STEP/games*.pgn        the same games as standard PGN
+    RUN/eval/STEP/ratings.json      ratings of that step
+    RUN/eval/worker.log             the evaluation worker's log
+
+Other parts never spell these names: they ask a RunDir.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+CONFIG = "config.json"
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.jsonl"
+TENSORBOARD = "tb"
+EVAL = "eval"
+RATINGS = "ratings.json"
+GAMES_STEM = "games"
+WORKER_LOG = "worker.log"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """A run directory's paths; creating one touches nothing on disk."""
+
+    root: pathlib.Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", pathlib.Path(root))
+
+    @property
+    def config(self) -> pathlib.Path:
+        return self.root / CONFIG
+
+    @property
+    def checkpoints(self) -> pathlib.Path:
+        return self.root / CHECKPOINTS
+
+    @property
+    def metrics(self) -> pathlib.Path:
+        return self.root / METRICS
+
+    @property
+    def tensorboard(self) -> pathlib.Path:
+        return self.root / TENSORBOARD
+
+    def eval_root(self, out: str | os.PathLike | None = None) -> pathlib.Path:
+        """Where evaluations go: RUN/eval, or `out` when the caller redirects them."""
+        return pathlib.Path(out) if out is not None else self.root / EVAL
+
+    def eval_step(self, step: int, out: str | os.PathLike | None = None) -> pathlib.Path:
+        return self.eval_root(out) / str(step)
+
+    def ratings(self, step: int, out: str | os.PathLike | None = None) -> pathlib.Path:
+        return self.eval_step(step, out) / RATINGS
+
+    def worker_log(self, out: str | os.PathLike | None = None) -> pathlib.Path:
+        return self.eval_root(out) / WORKER_LOG
+
+    def evaluated_steps(self) -> list[int]:
+        """Steps with a ratings.json, in order."""
+        root = self.eval_root()
+        if not root.is_dir():
+            return []
+        return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / RATINGS).is_file())
+
+    def is_run(self) -> bool:
+        return self.config.is_file()
+
+
+def games_stem(shard: tuple[int, int] = (0, 1)) -> str:
+    """The games file stem of one evaluation shard: `games`, or `games.shard1of4` for --shard 1/4."""
+    i, n = shard
+    return GAMES_STEM if (i, n) == (0, 1) else f"{GAMES_STEM}.shard{i}of{n}"
