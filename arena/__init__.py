@@ -19,22 +19,27 @@ from arena.anchors import PAPER_ANCHORS, load_anchor_table
 from arena.match import MatchRunner, PlannedGame, load_openings
 from arena.players import MoveChoice, MoveRequest, Player, RandomMover, StockfishPlayer, make_opponent, parse_opponents
 from arena.ratings import (
+    PRIOR_DRAWS,
     BTFit,
+    PlayerRating,
     bootstrap_all,
     bootstrap_interval,
     fit_bradley_terry,
     fit_bradley_terry_detailed,
+    fit_info,
     glicko2_update,
     glicko2_vs_anchors,
+    rate_players,
 )
 from arena.records import GameStore, read_all_records, read_records
 from arena.rules import DEFAULT_MAX_PLIES, SCORES, Ending, adjudicate, rules_ending
 from arena.stockfish import DEFAULT_NODES, EngineCrash, EngineSpec, Stockfish, find_stockfish
 
 __all__ = [
-    "BTFit", "DEFAULT_MAX_PLIES", "DEFAULT_NODES", "PAPER_ANCHORS", "SCORES", "EngineCrash", "EngineSpec", "Ending",
-    "GameStore", "MatchRunner", "MoveChoice", "MoveRequest", "PlannedGame", "Player", "RandomMover", "Stockfish",
-    "StockfishPlayer", "adjudicate", "bootstrap_all", "bootstrap_interval", "find_stockfish", "fit_bradley_terry",
-    "fit_bradley_terry_detailed", "glicko2_update", "glicko2_vs_anchors", "load_anchor_table", "load_openings", "make_opponent",
-    "parse_opponents", "read_all_records", "read_records", "rules_ending",
+    "BTFit", "DEFAULT_MAX_PLIES", "DEFAULT_NODES", "Ending", "EngineCrash", "EngineSpec", "GameStore",
+    "MatchRunner", "MoveChoice", "MoveRequest", "PAPER_ANCHORS", "PRIOR_DRAWS", "PlannedGame", "Player",
+    "PlayerRating", "RandomMover", "SCORES", "Stockfish", "StockfishPlayer", "adjudicate", "bootstrap_all",
+    "bootstrap_interval", "find_stockfish", "fit_bradley_terry", "fit_bradley_terry_detailed", "fit_info",
+    "glicko2_update", "glicko2_vs_anchors", "load_anchor_table", "load_openings", "make_opponent",
+    "parse_opponents", "rate_players", "read_all_records", "read_records", "rules_ending",
 ]

@@ -295,3 +295,67 @@ def bootstrap_all(games: list[Game], anchors: dict[str, float], n_boot: int = 10
         else:
             out[name] = (float(lo_all[i]), float(hi_all[i]), None)
     return out
+
+
+# --------------------------------------------------------------------------- the one fit
+PRIOR_DRAWS = 0  # virtual draws between each rated player and each anchor in its fit; 0 = no prior
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayerRating:
+    """One player's rating from `rate_players`, with its record in the real games (prior excluded)."""
+
+    name: str
+    elo: float  # maximum-likelihood Elo, or the one-sided bound's value when `bound` is set
+    ci95: tuple[float | None, float | None]  # None on the open side of a one-sided bound
+    bound: str | None  # None, "lower" (won every game: at least elo) or "upper" (lost every game)
+    games: int
+    wins: int
+    draws: int
+    losses: int
+
+    @property
+    def score(self) -> float | None:
+        return (self.wins + 0.5 * self.draws) / self.games if self.games else None
+
+
+def fit_info(prior_draws: int = PRIOR_DRAWS, n_boot: int = 1000) -> dict:
+    """How `rate_players` rated: recorded beside every rating it produces (ratings.json, population.json,
+    ladder tables), so a report can check that two ratings it compares came from the same fit."""
+    return {"method": "bradley-terry-mle", "prior_draws": prior_draws, "anchors_fixed": True,
+            "interval": "bootstrap-95", "n_boot": n_boot}
+
+
+def rate_players(games: list[Game], anchors: dict[str, float], *, players: list[str] | None = None,
+                 prior_draws: int = PRIOR_DRAWS, n_boot: int = 1000, seed: int = 0) -> dict[str, PlayerRating]:
+    """The project's one rating fit: experts, ladder rungs and models are all rated by this function.
+
+    Bradley-Terry maximum likelihood (draws as half points) with the anchors that appear in `games`
+    held fixed, and a 95% bootstrap interval over games (one-sided bounds for players who won or lost
+    everything). `prior_draws` adds that many virtual draws between every rated player and every
+    anchor in the fit (BayesElo's prior); the same value must be used for everything compared.
+    Returns the non-anchor players (or only `players`).
+    """
+    if prior_draws < 0:
+        raise ValueError(f"prior_draws must be >= 0, got {prior_draws}")
+    used = {k: v for k, v in anchors.items() if any(k in (a, b) for a, b, _ in games)}
+    names = sorted({n for a, b, _ in games for n in (a, b)} - set(used))
+    prior = [(n, a, 0.5) for n in names for a in used for _ in range(prior_draws)]
+    fitted = games + prior
+    fit = fit_bradley_terry_detailed(fitted, used)
+    intervals = bootstrap_all(fitted, used, n_boot=n_boot, seed=seed) if n_boot > 0 else {}
+    out = {}
+    for name in players if players is not None else names:
+        if name not in fit.ratings:
+            raise ValueError(f"{name!r} played none of the games")
+        lo, hi, bound = intervals.get(name, (math.nan, math.nan, fit.bounds.get(name)))
+        wins = sum(1 for a, b, s in games if (a == name and s == 1.0) or (b == name and s == 0.0))
+        losses = sum(1 for a, b, s in games if (a == name and s == 0.0) or (b == name and s == 1.0))
+        n = sum(1 for a, b, _ in games if name in (a, b))
+        out[name] = PlayerRating(name, fit.ratings[name], (_finite_or_none(lo), _finite_or_none(hi)), bound,
+                                 n, wins, n - wins - losses, losses)
+    return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
