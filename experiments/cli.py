@@ -5,6 +5,7 @@ Entry functions are imported lazily so `transcend data ...` never pays for impor
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # (subcommand, optional sub-subcommand) -> "module:function"; each function takes argv and returns an exit code.
@@ -27,7 +28,7 @@ commands:
   ladder                  calibrate opponents on one rating scale
   report                  transcendence report: plots, tables, summary.json
 
-Run `transcend COMMAND --help` for a command's options."""
+Run `transcend COMMAND --help` for a command's options; add --debug to see the traceback of an error."""
 
 
 def resolve(argv: list[str]) -> tuple[str, list[str]]:
@@ -40,8 +41,14 @@ def resolve(argv: list[str]) -> tuple[str, list[str]]:
     raise KeyError(argv[0] if argv else "")
 
 
+# Errors a user can cause (bad input, missing or damaged files, a full disk): one sentence, no traceback.
+USER_ERRORS = (ValueError, OSError)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv  # keep the traceback of a user error
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
@@ -50,9 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError:
         print(f"transcend: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    name = " ".join(argv[: len(argv) - len(rest)])
     module_name, func_name = target.split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(rest) or 0)
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(rest) or 0)
+    except KeyboardInterrupt:
+        print(f"transcend {name}: interrupted; what was finished is saved: rerun the same command to continue",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `transcend data dump ... | head`: the reader has gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        print(f"transcend {name}: error: {err} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
