@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from safeio import write_json_atomic
+
 # Measured on the shared 2-core machine (load average ~6 from other jobs; tcmalloc preloaded): synth ~8
 # games/s, the tiny model ~2 steps/s (16 x 256 characters a step), evaluation ~3 s a game one at a time.
 SYNTH_GAMES = 1500  # ~3.3 min; ~640k training characters
@@ -60,8 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def weakest_opponents(table_name: str, n_engines: int) -> list[str]:
     """The random mover plus the weakest calibrated engines that play differently from game to game (a skill
     level or a random-move share): against a deterministic engine, games at T -> 0 would all repeat."""
-    from arena.anchors import load_anchor_table
-    from arena.stockfish import EngineSpec
+    from arena import EngineSpec, load_anchor_table
 
     table = load_anchor_table(table_name)
     engines = []
@@ -116,7 +117,7 @@ class Stages:
 
     def _save(self) -> None:
         total = round(sum(self.timings.values()), 1)
-        (self.out / "timings.json").write_text(json.dumps({"stages_s": self.timings, "total_s": total}, indent=2))
+        write_json_atomic(self.out / "timings.json", {"stages_s": self.timings, "total_s": total})
 
 
 def main(argv: list[str]) -> int:

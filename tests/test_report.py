@@ -1,4 +1,4 @@
-"""`transcend report` on small, schema-true run directories (docs/INTERFACES.md)."""
+"""`transcend report` on small, schema-true run directories (docs/contracts.md)."""
 import dataclasses
 import json
 import pathlib
@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from experiments.cli import main as cli_main
-from experiments.report.cli import write_report
+from experiments.report.writer import write_report
 from jaxformer.config import ModelConfig, get_preset
 
 
@@ -17,8 +17,19 @@ def _result(t: float, elo: float, lo: float | None, hi: float | None, ref: float
             "margin": elo - ref, "margin_ci95": [None if lo is None else lo - ref, None if hi is None else hi - ref]}
 
 
-def make_run(root: pathlib.Path, name: str, d_model: int, cutoff: int | None, ref: float, kind: str,
-             results: dict[int, list[dict]], losses: list[float]) -> pathlib.Path:
+def _unrated(t: float, unrated_games: int = 12) -> dict:
+    """A temperature whose every game was against players outside the anchor table (what results.py writes)."""
+    return {"temperature": t, "mode": "move", "games": 0, "wins": 0, "draws": 0, "losses": 0, "score": None,
+            "unrated_games": unrated_games, "opponents": {"random": {"games": unrated_games}},
+            "elo": None, "elo_ci95": [None, None], "elo_bound": None, "glicko2": None,
+            "margin": None, "margin_ci95": [None, None]}
+
+
+FIT = {"method": "bradley-terry-mle", "prior_draws": 0, "anchors_fixed": True, "interval": "bootstrap-95", "n_boot": 1000}
+
+
+def make_run(root: pathlib.Path, name: str, d_model: int, cutoff: int | None, ref: float | None, kind: str | None,
+             results: dict[int, list[dict]], losses: list[float], fit: dict | None = None) -> pathlib.Path:
     run = root / name
     (run / "eval").mkdir(parents=True)
     tiny = get_preset("tiny")
@@ -37,6 +48,8 @@ def make_run(root: pathlib.Path, name: str, d_model: int, cutoff: int | None, re
         (run / "eval" / str(step)).mkdir()
         ratings = {"run": str(run), "step": step, "anchor_table": "ladder-sf15", "anchors": {"stockfish-l1": 1554},
                    "reference_rating": ref, "reference_kind": kind, "results": rows}
+        if fit is not None:
+            ratings["fit"] = fit
         (run / "eval" / str(step) / "ratings.json").write_text(json.dumps(ratings))
     return run
 
@@ -111,24 +124,33 @@ def test_bad_inputs_are_clear_errors(tmp_path, two_runs, capsys):
     assert "missing 'reference_rating'" in capsys.readouterr().err
 
 
-def test_synthetic_population_is_listed(tmp_path):
-    synth, shards = tmp_path / "synth", tmp_path / "shards"
+def make_population(tmp_path: pathlib.Path, name: str, fit: dict | None, model_fit: dict | None) -> pathlib.Path:
+    """A run trained on a synthetic population: shards whose manifest names the population's PGN."""
+    synth, shards = tmp_path / f"{name}-synth", tmp_path / f"{name}-shards"
     synth.mkdir(), shards.mkdir()
     (shards / "manifest.json").write_text(json.dumps({"sources": [str(synth / "games.pgn.zst")], "rating_max": 1410}))
     experts = [{"name": "x00-uniform-n10-eps50", "engine": "stockfish-l20-n10", "bias": "uniform", "epsilon": 0.5,
                 "rating": 600.4, "rating_ci95": [None, 600.4], "rating_bound": "upper", "games": 40, "score": 0.0},
                {"name": "x01-king-n1000-eps10", "engine": "stockfish-l20-n1000", "bias": "king", "epsilon": 0.1,
                 "rating": 1410.2, "rating_ci95": [1300.0, 1500.0], "rating_bound": None, "games": 40, "score": 0.9}]
-    (synth / "population.json").write_text(json.dumps({
+    population = {
         "kind": "diverse", "experts": experts,
         "anchors": [{"name": "stockfish-l0-n1000", "rating": 1100.0, "source": "anchor table ladder-sf15"},
                     {"name": "stockfish-l3-n1000", "rating": 1500.0, "source": "anchor table ladder-sf15"}],
-        "best_expert": {"name": "x01-king-n1000-eps10", "rating": 1410.2, "rating_ci95": [1300.0, 1500.0]}}))
-    run = make_run(tmp_path, "syn", 64, None, 1410.0, "best_player", {50: [_result(0.001, 900, 800, 1000, 1410)]},
-                   [3.0, 2.0])
+        "best_expert": {"name": "x01-king-n1000-eps10", "rating": 1410.2, "rating_ci95": [1300.0, 1500.0]}}
+    if fit is not None:
+        population["fit"] = fit
+    (synth / "population.json").write_text(json.dumps(population))
+    run = make_run(tmp_path, name, 64, None, 1410.0, "best_player", {50: [_result(0.001, 900, 800, 1000, 1410)]},
+                   [3.0, 2.0], fit=model_fit)
     cfg = json.loads((run / "config.json").read_text())
     cfg["data"]["dir"] = str(shards)
     (run / "config.json").write_text(json.dumps(cfg))
+    return run
+
+
+def test_synthetic_population_is_listed(tmp_path):
+    run = make_population(tmp_path, "syn", fit=None, model_fit=None)
     summary = write_report([str(run)], tmp_path / "out")
     pop = summary["runs"][0]["population"]
     assert pop["best_expert"]["name"] == "x01-king-n1000-eps10" and len(pop["experts"]) == 2
@@ -136,3 +158,92 @@ def test_synthetic_population_is_listed(tmp_path):
     assert "| x01-king-n1000-eps10 (best) | stockfish-l20-n1000 | king | 0.1 | 1410 | [1300, 1500] | 40 | 0.900 |" in md
     assert "| x00-uniform-n10-eps50 | stockfish-l20-n10 | uniform | 0.5 | 600 | [-inf, 600] | 40 | 0.000 |" in md
     assert "anchors stockfish-l0-n1000 at 1100, stockfish-l3-n1000 at 1500 held fixed" in md
+    # Files from before the "fit" field still load, and say so.
+    assert "| syn | fit not recorded | fit not recorded | unknown (fit not recorded) |" in md
+    assert "syn: cannot check that experts and model were rated by the same fit: fit not recorded for the model's " \
+           "ratings and the experts' ratings" in md
+
+
+def test_report_states_each_fit_and_flags_different_fits(tmp_path):
+    # The same fit, bootstrapped with fewer resamples for the experts: comparable (n_boot is precision only).
+    same = make_population(tmp_path, "same", fit={**FIT, "n_boot": 200}, model_fit=FIT)
+    # Experts with one virtual draw per anchor as a prior, the model with none: the defect of issue 8.
+    prior = make_population(tmp_path, "prior", fit={**FIT, "prior_draws": 1}, model_fit=FIT)
+    # Real data (no population): only the model's fit is stated.
+    real = make_run(tmp_path, "real", 64, 1000, 1000.0, "cutoff", {10: [_result(0.001, 1010, 950, 1080, 1000)]},
+                    [3.0, 2.0], fit=FIT)
+    summary = write_report([str(same), str(prior), str(real)], tmp_path / "out")
+    by_name = {r["name"]: r for r in summary["runs"]}
+    assert by_name["same"]["fit"]["comparable"] is True and by_name["same"]["fit"]["note"] is None
+    assert by_name["prior"]["fit"]["comparable"] is False
+    assert by_name["prior"]["fit"]["experts"] == {**FIT, "prior_draws": 1} and by_name["prior"]["fit"]["model"] == FIT
+    assert by_name["real"]["fit"]["comparable"] is None and by_name["real"]["fit"]["experts"] is None
+    assert by_name["prior"]["verdict"].endswith("WARNING: experts and model were rated by different fits: not comparable")
+    assert "WARNING" not in by_name["same"]["verdict"] and "WARNING" not in by_name["real"]["verdict"]
+    md = (tmp_path / "out" / "report.md").read_text()
+    described = "bradley-terry-mle, anchors fixed, no prior, bootstrap-95 (1000 resamples)"
+    assert f"| same | {described} | bradley-terry-mle, anchors fixed, no prior, bootstrap-95 (200 resamples) | yes |" in md
+    assert (f"| prior | {described} | bradley-terry-mle, anchors fixed, prior: 1 virtual draw(s) with each anchor, "
+            "bootstrap-95 (1000 resamples) | **NO: experts and model were rated by different fits: not comparable** |") in md
+    assert f"| real | {described} | - | - |" in md
+    assert "> **WARNING: experts and model were rated by different fits: not comparable** (prior)" in md
+
+
+def test_unrated_results_and_unknown_reference_are_reported_not_crashed(tmp_path, capsys):
+    # --levels random with the paper anchors: every game against an unrated opponent, "elo": null.
+    unrated = make_run(tmp_path, "unrated", 64, 1000, 1000.0, "cutoff", {10: [_unrated(0.001), _unrated(1.0)]}, [3.0, 2.0])
+    # No cutoff and no manifest rating_max: reference_rating null, although the model has an Elo.
+    noref = make_run(tmp_path, "noref", 64, None, None, None,
+                     {10: [{**_result(0.001, 900, 800, 1000, 0), "margin": None, "margin_ci95": [None, None]}]}, [3.0])
+    # One temperature rated (and above the cutoff), the other not.
+    mixed = make_run(tmp_path, "mixed", 64, 1000, 1000.0, "cutoff",
+                     {10: [_result(0.001, 1200, 1100, 1300, 1000), _unrated(1.0, 6)]}, [3.0, 2.0])
+    out = tmp_path / "out"
+    assert cli_main(["report", str(unrated), str(noref), str(mixed), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    runs = {r["name"]: r for r in summary["runs"]}
+    assert runs["unrated"]["verdict"] == ("unrated: not rated: no game against a rated opponent "
+                                          "(all 24 games were against players missing from the anchor table)")
+    assert runs["noref"]["verdict"].startswith("noref: no verdict: no reference rating")
+    assert runs["noref"]["verdict"].endswith("highest Elo 900 at T=0.001")
+    assert runs["mixed"]["verdict"] == ("mixed: TRANSCENDED at T=0.001 (lower bound 1100): the 95% interval lies above "
+                                        "the cutoff 1000; T=1 not rated: no game against a rated opponent")
+    assert [r["transcended"] for r in runs["unrated"]["results"]] == [None, None]
+    assert runs["noref"]["results"][0]["transcended"] is None and runs["noref"]["reference_kind"] is None
+    assert not runs["unrated"]["transcended"] and runs["mixed"]["transcended"]
+    for name in ("unrated", "noref", "mixed"):
+        assert runs[name]["verdict"] in printed
+    # The rated points are drawn (noref without a reference line); one size only: no margin-vs-size figure.
+    assert summary["figures"] == ["rating_vs_temperature.png", "loss_curves.png"]
+    for fig in summary["figures"]:
+        assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert "| unrated | 10 | 0.001 | move | 0 (+12 unrated) | 0 / 0 / 0 | - | - | - | - | - |" in md
+    assert "| noref | 10 | 0.001 | move | 40 | 20 / 5 / 15 | 0.562 | 900 | [800, 1000] | - | - |" in md
+    assert "| mixed | 10 | 1 | move | 0 (+6 unrated) | 0 / 0 / 0 | - | - | - | - | - |" in md
+    assert f"| noref | {_params(64):,} | 2 x 64 | - | 10 | 3.0000 | - | 10 | - |" in md  # no reference: "-"
+
+
+def test_only_unrated_results_write_a_report_without_rating_figures(tmp_path):
+    run = make_run(tmp_path, "unrated", 64, 1000, 1000.0, "cutoff", {10: [_unrated(0.001)]}, [3.0, 2.0])
+    summary = write_report([str(run)], tmp_path / "out")
+    assert summary["figures"] == ["loss_curves.png"]
+    assert "not rated: no game against a rated opponent" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_margin_vs_size_with_two_runs_of_one_size(tmp_path):
+    # Two runs of one size and different cutoffs next to a larger one: the size plot is drawn, and equal sizes sort.
+    c1000 = make_run(tmp_path, "c1000", 64, 1000, 1000.0, "cutoff",
+                     {10: [_result(0.001, 1200, 1100, 1300, 1000), _result(1.0, 900, 800, 1000, 1000)]}, [3.0])
+    c1300 = make_run(tmp_path, "c1300", 64, 1300, 1300.0, "cutoff",
+                     {10: [_result(0.001, 1350, 1250, 1450, 1300), _result(1.0, 1100, 1000, 1200, 1300)]}, [3.0])
+    big = make_run(tmp_path, "big", 128, 1000, 1000.0, "cutoff",
+                   {10: [_result(0.001, 1400, 1300, 1500, 1000), _result(1.0, 950, 850, 1050, 1000)]}, [3.0])
+    out = tmp_path / "out"
+    summary = write_report([str(c1000), str(c1300), str(big)], out)
+    assert summary["figures"] == ["rating_vs_temperature.png", "margin_vs_size.png", "loss_curves.png"]
+    assert (out / "margin_vs_size.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    margins = {r["name"]: [x["margin"] for x in r["results"]] for r in summary["runs"]}
+    assert margins == {"c1000": [200, -100], "c1300": [50, -200], "big": [400, -50]}
+    assert summary["runs"][0]["params"] == summary["runs"][1]["params"] == _params(64)

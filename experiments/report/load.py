@@ -1,17 +1,25 @@
-"""Reading run directories for the report: config, loss curves, evaluation ratings, parameter count.
+"""Reading run directories for the report: config, loss curves, evaluation ratings, parameter count, and the
+synthetic population behind the training data.
 
-A run directory is self-describing (docs/INTERFACES.md): `config.json`, `metrics.jsonl`,
-`eval/<step>/ratings.json`. Anything missing or malformed is a clear error naming the file.
+A run directory is self-describing (docs/contracts.md); its file names come from `jaxformer.rundir.RunDir`.
+Anything missing or malformed is a clear error naming the file.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import pathlib
 
+from data_pipeline import read_manifest
 from jaxformer.config import RunConfig
 from jaxformer.metrics import read_metrics
+from jaxformer.rundir import RunDir
+
+log = logging.getLogger(__name__)
+POPULATION_FILE = "population.json"  # written by `transcend data synth` beside its games.pgn.zst
+RESULT_KEYS = ("temperature", "games", "elo", "elo_ci95")
 
 
 @dataclasses.dataclass
@@ -40,54 +48,62 @@ def count_params(config: RunConfig) -> int:
     return int(count(nnx.eval_shape(lambda: Transformer(config.model, rngs=nnx.Rngs(0)))))
 
 
-def split_metrics(run: pathlib.Path) -> tuple[list[dict], list[dict]]:
+def split_metrics(run: RunDir) -> tuple[list[dict], list[dict]]:
     """Training and validation rows with a finite loss; a run that has not logged yet has none."""
-    if not (run / "metrics.jsonl").is_file():
+    if not run.metrics.is_file():
         return [], []
-    rows = read_metrics(run)
-    return ([r for r in rows if _finite(r.get("loss"))], [r for r in rows if _finite(r.get("val_loss"))])
+    rows = read_metrics(run.root)
+    return [r for r in rows if _finite(r.get("loss"))], [r for r in rows if _finite(r.get("val_loss"))]
 
 
-def _finite(x) -> bool:
+def _finite(x: object) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 def find_population(config: RunConfig) -> dict | None:
-    """The synthetic population behind a run's shards: population.json beside a source PGN in the manifest."""
-    manifest = pathlib.Path(config.data.dir or "") / "manifest.json"
-    if not config.data.dir or not manifest.is_file():
+    """The synthetic population behind a run's shards: population.json beside a source PGN in the manifest.
+
+    None for real data, or when the shards are not on this machine (a report can be written elsewhere).
+    """
+    if not config.data.dir:
         return None
-    for source in json.loads(manifest.read_text()).get("sources", []):
-        candidate = pathlib.Path(source).with_name("population.json")
+    try:
+        manifest = read_manifest(config.data.dir)
+    except FileNotFoundError as err:
+        log.info("no synthetic population looked up: %s", err)
+        return None
+    for source in manifest.get("sources", []):
+        candidate = pathlib.Path(source).with_name(POPULATION_FILE)
         if candidate.is_file():
-            return {"path": str(candidate), **json.loads(candidate.read_text())}
+            return {"path": str(candidate), **_read_json(candidate)}
     return None
 
 
-def read_ratings(path: pathlib.Path) -> dict:
+def _read_json(path: pathlib.Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+        raise ValueError(f"{path}: not valid JSON ({err}); rewrite it with the command that made it") from None
+
+
+def read_ratings(path: pathlib.Path) -> dict:
+    """One ratings.json, checked for the fields the report needs ("fit" is optional: older files lack it)."""
+    data = _read_json(path)
     for key in ("reference_rating", "results"):
         if key not in data:
-            raise ValueError(f"{path}: missing {key!r} (see docs/INTERFACES.md for the ratings.json schema)")
+            raise ValueError(f"{path}: missing {key!r} (see docs/contracts.md for the ratings.json schema)")
     for r in data["results"]:
-        missing = [k for k in ("temperature", "games", "elo", "elo_ci95") if k not in r]
+        missing = [k for k in RESULT_KEYS if k not in r]
         if missing:
-            raise ValueError(f"{path}: a result lacks {missing}")
+            raise ValueError(f"{path}: a result lacks {missing} (see docs/contracts.md for the ratings.json schema)")
     return data
 
 
 def load_run(path: str | pathlib.Path) -> RunData:
-    run = pathlib.Path(path)
-    cfg_path = run / "config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{run} is not a run directory: no config.json (train it with `transcend train`)")
-    config = RunConfig.from_json(cfg_path.read_text())
+    run = RunDir(path)
+    if not run.is_run():
+        raise FileNotFoundError(f"{run.root} is not a run directory: no {run.config.name} (train it with `transcend train`)")
+    config = RunConfig.from_json(run.config.read_text())
     train, val = split_metrics(run)
-    evals = {}
-    for rpath in sorted((run / "eval").glob("*/ratings.json")):
-        if rpath.parent.name.isdigit():
-            evals[int(rpath.parent.name)] = read_ratings(rpath)
-    return RunData(run, run.name, config, count_params(config), train, val, evals, find_population(config))
+    evals = {step: read_ratings(run.ratings(step)) for step in run.evaluated_steps()}
+    return RunData(run.root, run.root.name, config, count_params(config), train, val, evals, find_population(config))

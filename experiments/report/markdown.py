@@ -1,0 +1,113 @@
+"""report.md from the run summaries (experiments.report.summary): verdicts, runs, rating fits, every rating,
+the experts behind synthetic data, and the figures. Whatever could not be rated or judged shows as "-".
+"""
+from __future__ import annotations
+
+from experiments.report.fits import DIFFERENT_FITS
+
+VERDICT_RULE = ("A run transcends at a temperature when the lower end of its 95% rating interval lies above the "
+                "reference: the training cutoff, or (without a cutoff) the best expert's measured rating.")
+
+
+def _num(x: float | None, fmt: str = ".0f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _ci(lo_hi: list[float | None], estimate: float | None) -> str:
+    """[lo, hi]; an open end of a one-sided interval is -inf / inf; no estimate at all is "-"."""
+    if estimate is None:
+        return "-"
+    lo, hi = lo_hi
+    return f"[{'-inf' if lo is None else f'{lo:.0f}'}, {'inf' if hi is None else f'{hi:.0f}'}]"
+
+
+def _yes_no(x: bool | None) -> str:
+    return "-" if x is None else "yes" if x else "no"
+
+
+def render_markdown(runs: list[dict], figures: list[str]) -> str:
+    lines = ["# Transcendence report", ""]
+    lines += _verdict_markdown(runs)
+    lines += _runs_markdown(runs)
+    lines += _fits_markdown(runs)
+    lines += _ratings_markdown(runs)
+    for run in runs:
+        lines += _population_markdown(run)
+    lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
+    return "\n".join(lines)
+
+
+def _verdict_markdown(runs: list[dict]) -> list[str]:
+    lines = ["## Verdict", "", VERDICT_RULE, ""]
+    lines += [f"- {run['verdict']}" for run in runs]
+    warned = [run["name"] for run in runs if run["fit"]["comparable"] is False]
+    if warned:
+        lines += ["", f"> **WARNING: {DIFFERENT_FITS}** ({', '.join(warned)}): the model's Elo and its experts' "
+                      "ratings come from different rating fits, so a margin between them means nothing. "
+                      "See \"Rating fits\" below."]
+    return lines
+
+
+def _runs_markdown(runs: list[dict]) -> list[str]:
+    lines = ["", "## Runs", "",
+             "| run | parameters | layers x d_model | cutoff | trained steps | final loss | final val loss | "
+             "eval step | reference |", "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        m = run["model"]
+        ref = "-" if run["reference_rating"] is None else f"{run['reference_rating']:.0f} ({run['reference_kind']})"
+        lines.append(f"| {run['name']} | {run['params']:,} | {m['n_layer']} x {m['d_model']} | {_num(run['cutoff'])} | "
+                     f"{_num(run['trained_steps'])} | {_num(run['final_loss'], '.4f')} | "
+                     f"{_num(run['final_val_loss'], '.4f')} | {_num(run['eval_step'])} | {ref} |")
+    return lines
+
+
+def _fits_markdown(runs: list[dict]) -> list[str]:
+    lines = ["", "## Rating fits", "",
+             "The fit behind each set of ratings (from the `fit` field of ratings.json and population.json). A model "
+             "and the experts it learned from are comparable only when one fit, with the same prior and anchors, "
+             "rated both.", "",
+             "| run | model's ratings | experts' ratings | same fit |", "|---|---|---|---|"]
+    for run in runs:
+        fit = run["fit"]
+        same = "-" if fit["experts_text"] is None else {True: "yes", False: f"**NO: {DIFFERENT_FITS}**",
+                                                        None: "unknown (fit not recorded)"}[fit["comparable"]]
+        lines.append(f"| {run['name']} | {fit['model_text']} | {fit['experts_text'] or '-'} | {same} |")
+    notes = [f"- {run['name']}: {run['fit']['note']}" for run in runs if run["fit"]["note"]]
+    return lines + ([""] + notes if notes else [])
+
+
+def _ratings_markdown(runs: list[dict]) -> list[str]:
+    lines = ["", "## Ratings", "",
+             "Every evaluated step and temperature. Elo is the rating fit (see \"Rating fits\") against the "
+             "calibrated opponents; the interval is a 95% bootstrap over games (one-sided when a run won or lost "
+             "every game). Games against players missing from the anchor table are counted apart (\"unrated\") "
+             "and rate nothing; \"-\" marks what could not be rated or judged.", "",
+             "| run | step | T | mode | games | W / D / L | score | Elo | 95% interval | margin | transcended |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        for step, rows in run["results_by_step"].items():
+            for r in sorted(rows, key=lambda r: r["temperature"]):
+                games = f"{r['games']}" + (f" (+{r['unrated_games']} unrated)" if r["unrated_games"] else "")
+                wdl = f"{_num(r['wins'])} / {_num(r['draws'])} / {_num(r['losses'])}"
+                lines.append(f"| {run['name']} | {step} | {r['temperature']:g} | {r['mode']} | {games} | {wdl} | "
+                             f"{_num(r['score'], '.3f')} | {_num(r['elo'])} | {_ci(r['elo_ci95'], r['elo'])} | "
+                             f"{_num(r['margin'], '+.0f')} | {_yes_no(r['transcended'])} |")
+    return lines
+
+
+def _population_markdown(run: dict) -> list[str]:
+    pop = run["population"]
+    if pop is None:
+        return []
+    held = ", ".join(f"{a['name']} at {a['rating']:.0f}" for a in pop["anchors"])
+    lines = ["", f"## Experts behind {run['name']} ({pop['kind']} synthetic population)", "",
+             f"From `{pop['path']}`. Ratings are fits on the generated games with the anchors {held} held fixed "
+             f"({pop['anchors'][0]['source']}), so they share the evaluation's scale. Fit: {run['fit']['experts_text']}.",
+             "", "| expert | engine | bias | epsilon | Elo | 95% interval | games | score |",
+             "|---|---|---|---|---|---|---|---|"]
+    rated_first = sorted(pop["experts"], key=lambda e: (e["rating"] is None, e["rating"] or 0.0))
+    for e in rated_first:
+        best = " (best)" if e["name"] == pop["best_expert"]["name"] else ""
+        lines.append(f"| {e['name']}{best} | {e['engine']} | {e['bias']} | {e['epsilon']:g} | {_num(e['rating'])} | "
+                     f"{_ci(e['rating_ci95'] or [None, None], e['rating'])} | {e['games']} | {_num(e['score'], '.3f')} |")
+    return lines

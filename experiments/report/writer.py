@@ -1,0 +1,31 @@
+"""write_report: load the runs -> summarize them -> draw the figures -> write summary.json and report.md."""
+from __future__ import annotations
+
+import logging
+import pathlib
+
+from experiments.report.load import load_run
+from experiments.report.markdown import render_markdown
+from experiments.report.plots import draw_figures
+from experiments.report.summary import summarize_run
+from safeio import write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def write_report(run_dirs: list[str], out: str | pathlib.Path, step: int | None = None) -> dict:
+    """Writes OUT/report.md, OUT/summary.json and the figures; returns the summary (summary.json's content)."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [load_run(d) for d in run_dirs]
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):  # same basename in different parents: disambiguate by path
+        for r in runs:
+            r.name = str(r.path)
+    summaries = [summarize_run(r, step) for r in runs]
+    figures = draw_figures(summaries, runs, out)
+    summary = {"runs": summaries, "figures": figures}
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(out / "report.md", render_markdown(summaries, figures))
+    log.info("wrote %s/report.md, summary.json and %d figure(s)", out, len(figures))
+    return summary
