@@ -2,10 +2,11 @@
 
 The configured players (the random mover, Stockfish skill levels at node limits) play a round robin;
 `--bridge` adds players that meet only the listed opponents (e.g. the expensive paper anchors at the
-default node limit against their neighbours). One Bradley-Terry fit over all games, with the anchor
-table's players held fixed, rates everyone; the result is written as an anchor table file that
-`transcend eval --anchors FILE` (or the bundled name) selects. Games go to DIR/games.jsonl and
-DIR/games.pgn, so an interrupted ladder continues where it stopped.
+default node limit against their neighbours). The project's one rating fit (`rate_players`, which
+also rates experts and models) over all games, with the anchor table's players held fixed, rates
+everyone; the result is written as an anchor table file that `transcend eval --anchors FILE` (or the
+bundled name) selects. Games go to DIR/games.jsonl and DIR/games.pgn, so an interrupted ladder
+continues where it stopped.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import argparse
 import datetime
 import itertools
 import logging
-import math
 import pathlib
 import platform
 import sys
@@ -21,7 +21,7 @@ import sys
 from arena.anchors import load_anchor_table
 from arena.match import MatchRunner, PlannedGame
 from arena.players import make_opponent, parse_opponents
-from arena.ratings import bootstrap_all, fit_bradley_terry_detailed
+from arena.ratings import PRIOR_DRAWS, fit_info, rate_players
 from arena.records import GameStore
 from arena.rules import DEFAULT_MAX_PLIES
 from arena.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
@@ -52,19 +52,20 @@ def _parse_bridges(items: list[str], nodes: int) -> dict[str, list[str]]:
 
 
 def rate_ladder(records: list[dict], anchors: dict[str, float], n_boot: int, seed: int = 0) -> dict:
+    """The table's rating fields: every player on the anchors' scale, by the project's one fit (rate_players)."""
     games = [(r["white"], r["black"], r["white_score"]) for r in records]
     used = {k: v for k, v in anchors.items() if any(k in (a, b) for a, b, _ in games)}
-    fit = fit_bradley_terry_detailed(games, used)
-    intervals = bootstrap_all(games, used, n_boot=n_boot, seed=seed)
+    rated = rate_players(games, anchors, n_boot=n_boot, seed=seed)
 
-    def fmt(x: float) -> float | None:
-        return round(x, 1) if math.isfinite(x) else None
+    def fmt(x: float | None) -> float | None:
+        return None if x is None else round(x, 1)
 
-    ratings = {n: round(r, 1) for n, r in fit.ratings.items() if n not in fit.bounds}
+    ratings = {**{n: round(r, 1) for n, r in used.items()},
+               **{n: round(p.elo, 1) for n, p in rated.items() if p.bound is None}}
     return {"ratings": dict(sorted(ratings.items(), key=lambda kv: kv[1])),
-            "one_sided_bounds": {n: {"kind": k, "value": round(fit.ratings[n], 1)} for n, k in fit.bounds.items()},
-            "ci95": {n: [fmt(lo), fmt(hi)] for n, (lo, hi, _) in intervals.items()},
-            "anchored_to": used}
+            "one_sided_bounds": {n: {"kind": p.bound, "value": round(p.elo, 1)} for n, p in rated.items() if p.bound},
+            "ci95": {n: [fmt(p.ci95[0]), fmt(p.ci95[1])] for n, p in rated.items()},
+            "anchored_to": used, "fit": fit_info(PRIOR_DRAWS, n_boot)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +89,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _play(plan: list[PlannedGame], store: GameStore, everyone: list[str], args: argparse.Namespace) -> str | None:
+    """Play the planned games not yet in the store; returns the engine's version."""
+    todo = [g for g in plan if g.game_id not in store.done]
+    roster = {n: make_opponent(n, args.stockfish) for n in everyone}
+    adjudicator = Stockfish(EngineSpec(skill=20, nodes=DEFAULT_NODES), args.stockfish)
+    try:
+        log.info("ladder: %d players, %d games planned, %d to play", len(everyone), len(plan), len(todo))
+        MatchRunner(roster, adjudicator, store.append, max_plies=args.max_plies, concurrency=2 * args.workers,
+                    workers=args.workers, meta={"event": "transcend ladder"}).run(todo, desc="ladder")
+        return next((v for p in roster.values() if (v := p.version())), None)
+    finally:
+        for p in roster.values():
+            p.close()
+        adjudicator.close()
+
+
+def build_table(records: list[dict], anchors: dict[str, float], args: argparse.Namespace, argv: list[str],
+                players: list[str], bridges: dict[str, list[str]], version: str | None) -> dict:
+    """The anchor table file: the ratings and everything needed to reproduce them."""
+    return {"name": pathlib.Path(args.out).stem, "engine_version": version, "anchor_table": args.anchors,
+            **rate_ladder(records, anchors, args.n_boot), "games": len(records),
+            "adjudicated_games": sum(r["adjudicated"] for r in records),
+            "settings": {"threads": 1, "hash_mb": 16, "default_nodes": args.nodes, "max_plies": args.max_plies,
+                         "games_per_pair": args.games, "bridge_games_per_pair": args.bridge_games or args.games,
+                         "hash_cleared_every_move": True},
+            "players": players, "bridges": bridges,
+            "command": "transcend ladder " + " ".join(argv),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "date": datetime.date.today().isoformat(), "note": args.note}
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -105,31 +137,10 @@ def main(argv: list[str]) -> int:
         return 2
     plan = plan_ladder(players, bridges, args.games, args.bridge_games or args.games)
     store = GameStore(pathlib.Path(args.dir))
-    todo = [g for g in plan if g.game_id not in store.done]
-    roster = {n: make_opponent(n, args.stockfish) for n in everyone}
-    adjudicator = Stockfish(EngineSpec(skill=20, nodes=DEFAULT_NODES), args.stockfish)
-    try:
-        log.info("ladder: %d players, %d games planned, %d to play", len(everyone), len(plan), len(todo))
-        MatchRunner(roster, adjudicator, store.append, max_plies=args.max_plies, concurrency=2 * args.workers,
-                    workers=args.workers, meta={"event": "transcend ladder"}).run(todo, desc="ladder")
-        version = next((p.version() for p in roster.values() if p.version()), None)
-    finally:
-        for p in roster.values():
-            p.close()
-        adjudicator.close()
+    version = _play(plan, store, everyone, args)
     planned = {g.game_id for g in plan}
     records = [r for r in store.records if r["game_id"] in planned]
-    table = rate_ladder(records, anchors, args.n_boot)
-    table = {"name": pathlib.Path(args.out).stem, "engine_version": version, "anchor_table": args.anchors,
-             **table, "games": len(records),
-             "adjudicated_games": sum(r["adjudicated"] for r in records),
-             "settings": {"threads": 1, "hash_mb": 16, "default_nodes": args.nodes, "max_plies": args.max_plies,
-                          "games_per_pair": args.games, "bridge_games_per_pair": args.bridge_games or args.games,
-                          "hash_cleared_every_move": True},
-             "players": players, "bridges": bridges,
-             "command": "transcend ladder " + " ".join(argv),
-             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-             "date": datetime.date.today().isoformat(), "note": args.note}
+    table = build_table(records, anchors, args, argv, players, bridges, version)
     write_json_atomic(pathlib.Path(args.out), table)
     for name, r in table["ratings"].items():
         lo, hi = table["ci95"].get(name, [r, r])

@@ -1,5 +1,9 @@
-"""Plays planned games to their end, many at once: the model's moves for all waiting games in one
-batched call, engine moves in a thread pool at the same time.
+"""The one match loop: plays planned games to their end, many at once. Every game the project plays
+(evaluations, the ladder, synthetic experts, benchmarks) goes through MatchRunner.
+
+Each step, every live game gets one move from the player to move: an in-process player (the model)
+gets all its waiting games in one call (one batched forward pass), threaded players (engines) answer
+one game per call from a thread pool, so the engines search while the model computes.
 """
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ import chess
 import numpy as np
 from tqdm import tqdm
 
-from arena.players import MoveRequest, Player
-from arena.rules import DEFAULT_MAX_PLIES, SCORES, Ending, adjudicate, rules_ending
+from arena.players import MoveChoice, MoveRequest, Player
+from arena.rules import CAP_RESULTS, DEFAULT_MAX_PLIES, PLY_CAP_DRAW, SCORES, Ending, adjudicate, rules_ending
 from arena.stockfish import EngineCrash, Stockfish
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,8 @@ class PlannedGame:
     round: int
     white: str  # player names (keys of the runner's players)
     black: str
-    temperature: float | None = None  # the model's sampling temperature (None: no model in the game)
+    temperature: float | None = None  # the model's sampling temperature; None: no model in the game (a model
+    #                                   player refuses a request without one: no silent arg-max)
     mode: str | None = None
     opening: tuple[str, ...] = ()  # UCI moves played before the players take over
     start_fen: str = chess.STARTING_FEN
@@ -61,110 +66,132 @@ def load_openings(path: str | pathlib.Path) -> list[tuple[str, ...]]:
     return openings
 
 
-@dataclasses.dataclass
 class _Live:
-    plan: PlannedGame
-    board: chess.Board = None
-    rng: np.random.Generator = None
-    illegal: dict = None
-    replays: int = 0
+    """A game in progress: its board, its random stream and its illegal-attempt counts."""
+
+    def __init__(self, plan: PlannedGame):
+        self.plan = plan
+        self.replays = 0
+        self.reset()
 
     def reset(self) -> None:
+        """Back to the start position (after the opening), with the game's own seed: a replay is the same game."""
         self.board = chess.Board(self.plan.start_fen)
         for uci in self.plan.opening:
             self.board.push(chess.Move.from_uci(uci))
         self.rng = np.random.default_rng(self.plan.seed)
         self.illegal = {chess.WHITE: 0, chess.BLACK: 0}
 
+    @property
+    def to_move(self) -> str:
+        return self.plan.white if self.board.turn == chess.WHITE else self.plan.black
+
 
 class MatchRunner:
-    """Runs games with at most `concurrency` in flight and `workers` engine searches in parallel."""
+    """Runs games with at most `concurrency` in flight and `workers` engine searches in parallel.
+
+    A game that reaches `max_plies` without ending by the rules is, by `cap_result`, adjudicated by
+    `adjudicator` ("adjudicate": flagged in its record) or ended as a draw ("draw", termination
+    "ply_cap": every such game is exactly `max_plies` long; no adjudicator is needed).
+    """
 
     def __init__(self, players: dict[str, Player], adjudicator: Stockfish | None, on_game_end: Callable[[dict], None],
                  max_plies: int = DEFAULT_MAX_PLIES, concurrency: int = 32, workers: int = 1,
-                 meta: dict | None = None):
+                 meta: dict | None = None, cap_result: str = "adjudicate"):
         if max_plies < 1:
             raise ValueError(f"max_plies must be >= 1, got {max_plies}")
+        if cap_result not in CAP_RESULTS:
+            raise ValueError(f"cap_result {cap_result!r} is not one of {CAP_RESULTS}: 'adjudicate' lets Stockfish "
+                             "score a capped game, 'draw' scores it as a draw")
         self.players = players
         self.adjudicator = adjudicator
         self.on_game_end = on_game_end
         self.max_plies = max_plies
+        self.cap_result = cap_result
         self.concurrency = max(1, concurrency)
         self.workers = max(1, workers)
         self.meta = meta or {}
 
     def run(self, games: list[PlannedGame], desc: str = "games") -> int:
         """Play every planned game; returns how many finished."""
-        for g in games:
-            for name in (g.white, g.black):
+        for plan in games:
+            for name in (plan.white, plan.black):
                 if name not in self.players:
-                    raise ValueError(f"game {g.game_id}: no player named {name!r} (have {sorted(self.players)})")
+                    raise ValueError(f"game {plan.game_id}: no player named {name!r} (have {sorted(self.players)})")
         pending = list(reversed(games))
         live: list[_Live] = []
         finished = 0
         with cf.ThreadPoolExecutor(self.workers) as pool, tqdm(total=len(games), desc=desc, unit="game") as bar:
             while pending or live:
                 while pending and len(live) < self.concurrency:
-                    g = _Live(pending.pop())
-                    g.reset()
-                    live.append(g)
-                    self._maybe_finish_opening(g)
-                done = self._step(live, pool)
-                for g in done:
+                    live.append(self._start(pending.pop()))
+                for g in self._step(live, pool):
                     live.remove(g)
                     finished += 1
                     bar.update(1)
         return finished
 
-    def _maybe_finish_opening(self, g: _Live) -> None:
+    def _start(self, plan: PlannedGame) -> _Live:
+        g = _Live(plan)
         if rules_ending(g.board) is not None:
-            raise ValueError(f"game {g.plan.game_id}: the opening already ends the game")
+            raise ValueError(f"game {plan.game_id}: the opening already ends the game")
+        return g
 
     def _step(self, live: list[_Live], pool: cf.ThreadPoolExecutor) -> list[_Live]:
         """Every live game makes one move; returns the games that ended."""
-        by_player: dict[str, list[_Live]] = {}
+        waiting = self._collect_requests(live)
+        moves = self._ask_players(waiting, pool)
+        return self._apply_moves(moves)
+
+    def _collect_requests(self, live: list[_Live]) -> dict[str, list[_Live]]:
+        """The live games grouped by the player to move."""
+        waiting: dict[str, list[_Live]] = {}
         for g in live:
-            name = g.plan.white if g.board.turn == chess.WHITE else g.plan.black
-            by_player.setdefault(name, []).append(g)
+            waiting.setdefault(g.to_move, []).append(g)
+        return waiting
+
+    def _ask_players(self, waiting: dict[str, list[_Live]], pool: cf.ThreadPoolExecutor) -> list[tuple[_Live, MoveChoice]]:
+        """Each player's move in each of its games: threaded players in the pool, the others inline meanwhile.
+
+        A game whose engine crashed is replayed from its start and makes no move this step.
+        """
         futures: dict[cf.Future, _Live] = {}
-        inline: list[tuple[str, list[_Live]]] = []
-        for name, gs in by_player.items():
-            player = self.players[name]
-            if player.threaded:
-                for g in gs:
-                    futures[pool.submit(player.choose, [self._request(g)])] = g
-            else:
-                inline.append((name, gs))
-        moves: dict[int, tuple] = {}
-        for name, gs in inline:  # the model's batched forward runs while the engines search
-            for g, choice in zip(gs, self.players[name].choose([self._request(g) for g in gs])):
-                moves[id(g)] = (g, choice)
-        crashed = []
+        for name, games in waiting.items():
+            if self.players[name].threaded:
+                for g in games:
+                    futures[pool.submit(self.players[name].choose, [self._request(g)])] = g
+        moves: list[tuple[_Live, MoveChoice]] = []
+        for name, games in waiting.items():  # the model's batched forward runs while the engines search
+            if not self.players[name].threaded:
+                moves += zip(games, self.players[name].choose([self._request(g) for g in games]))
+        crashed: list[tuple[_Live, EngineCrash]] = []
         for fut in cf.as_completed(futures):
-            g = futures[fut]
             try:
-                moves[id(g)] = (g, fut.result()[0])
+                moves.append((futures[fut], fut.result()[0]))
             except EngineCrash as err:
-                crashed.append((g, err))
-        for g, err in crashed:
-            self._replay(g, err)
+                crashed.append((futures[fut], err))
+        for g, crash in crashed:
+            self._replay(g, crash)
+        return moves
+
+    def _apply_moves(self, moves: list[tuple[_Live, MoveChoice]]) -> list[_Live]:
+        """Play each chosen move; finish the games that end by the rules or reach the ply cap."""
         ended = []
-        for g, choice in moves.values():
+        for g, choice in moves:
             if choice.move not in g.board.legal_moves:
-                name = g.plan.white if g.board.turn == chess.WHITE else g.plan.black
-                raise RuntimeError(f"player {name} returned illegal move {choice.move} in {g.board.fen()}")
+                raise RuntimeError(f"player {g.to_move} returned illegal move {choice.move} in {g.board.fen()}")
             g.illegal[g.board.turn] += choice.illegal_attempts
             g.board.push(choice.move)
             ending = rules_ending(g.board)
             if ending is None and len(g.board.move_stack) >= self.max_plies:
-                ending = self._adjudicate(g)
+                ending = self._cap_ending(g)
             if ending is not None:
                 self._finish(g, ending)
                 ended.append(g)
         return ended
 
     def _request(self, g: _Live) -> MoveRequest:
-        return MoveRequest(g.plan.game_id, g.board.copy(), g.plan.temperature or 0.0, g.rng)
+        return MoveRequest(g.plan.game_id, g.board.copy(), g.plan.temperature, g.rng)
 
     def _replay(self, g: _Live, err: Exception) -> None:
         g.replays += 1
@@ -175,9 +202,12 @@ class MatchRunner:
             self.players[name].end_game(g.plan.game_id)
         g.reset()
 
-    def _adjudicate(self, g: _Live) -> Ending:
+    def _cap_ending(self, g: _Live) -> Ending:
+        if self.cap_result == "draw":
+            return PLY_CAP_DRAW
         if self.adjudicator is None:
-            raise ValueError("games reached the ply cap but no adjudicating engine was given")
+            raise ValueError("games reached the ply cap but no adjudicating engine was given "
+                             "(pass one, or cap_result='draw')")
         try:
             return adjudicate(self.adjudicator.evaluate(g.board))
         except EngineCrash:  # restarted by now; one more try

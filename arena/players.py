@@ -1,8 +1,8 @@
 """One player interface for the model, Stockfish levels and a uniform-random mover.
 
-The match runner hands a player the positions where it is to move. A `batched` player (the model)
-gets every such game at once and answers in one forward pass; an `engine` player answers one game
-per call and the runner calls it from a thread pool, so engine processes search in parallel.
+The match runner hands a player the positions where it is to move. An in-process player (the model)
+gets every such game at once and answers in one forward pass; a `threaded` player (an engine) answers
+one game per call and the runner calls it from a thread pool, so engine processes search in parallel.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from arena.stockfish import EngineSpec, Stockfish
 class MoveRequest:
     game_id: str
     board: chess.Board  # the game so far (move stack from its start position); do not modify
-    temperature: float
+    temperature: float | None  # the planned game's temperature, passed through; None: not a model game
     rng: np.random.Generator  # per-game stream: a replayed game samples the same way
 
 
@@ -34,7 +34,6 @@ class Player:
     """Base class; subclasses set `name` and implement `choose`."""
 
     name: str = "player"
-    batched: bool = False  # True: choose() takes every waiting game at once
     threaded: bool = False  # True: choose() blocks on an external process; run it in the thread pool
 
     def choose(self, requests: list[MoveRequest]) -> list[MoveChoice]:
@@ -116,10 +115,6 @@ class StockfishPlayer(Player):
                 self._release(engine)
         return out
 
-    @property
-    def restarts(self) -> int:
-        return sum(e.restarts for e in self._all)
-
     def settings(self) -> dict:
         return {"kind": "stockfish", **self.spec.settings()}
 
@@ -130,6 +125,7 @@ class StockfishPlayer(Player):
         for engine in self._all:
             engine.close()
         self._all.clear()
+
 
 def parse_opponents(levels: str, nodes: int) -> list[str]:
     """`1,3,5` / `random,l0-n100,3` -> canonical opponent names (`random`, `stockfish-l0-n100`, ...)."""

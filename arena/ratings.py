@@ -6,6 +6,9 @@ Bradley-Terry model (draws as half points) with the anchors held fixed, with a 9
 bootstrap over games. A player that wins (loses) every game has no finite maximum-likelihood
 rating; it gets a one-sided 95% bound instead: the rating at which its record would have
 probability 5%, marked "lower" (it is at least that strong) or "upper".
+
+`rate_players` is the one fit: experts, ladder rungs and models are all rated by it, with the same
+prior (PRIOR_DRAWS), and `fit_info` is recorded beside every rating it produces.
 """
 from __future__ import annotations
 
@@ -84,14 +87,6 @@ def glicko2_vs_anchors(player: str, games: list[Game], anchors: dict[str, float]
 
 
 # --------------------------------------------------------------------------- Bradley-Terry MLE
-@dataclasses.dataclass(frozen=True)
-class BTFit:
-    """Ratings of every player; `bounds[name]` is "lower"/"upper" where the rating is a one-sided bound."""
-
-    ratings: dict[str, float]
-    bounds: dict[str, str]
-
-
 class _Problem:
     """Games indexed once, so bootstrap resamples only change per-game weights."""
 
@@ -176,12 +171,6 @@ class _Problem:
                                  "played each other or other players with one-sided results")
         return r, bounds
 
-    def _player_totals(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(self.names)
-        tot = np.bincount(self.a, w, n) + np.bincount(self.b, w, n)
-        score = np.bincount(self.a, w * self.s, n) + np.bincount(self.b, w * (1.0 - self.s), n)
-        return tot, score
-
     def _newton(self, r: np.ndarray, free: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Maximise the (concave) Bradley-Terry log-likelihood over the free players by damped Newton."""
         idx = np.flatnonzero(free)
@@ -224,77 +213,21 @@ def _one_sided_bound(opp_r: np.ndarray, w: np.ndarray, kind: str, alpha: float) 
     return brentq(log_p, centre - 4000.0, centre + 4000.0, xtol=1e-6)
 
 
-def fit_bradley_terry_detailed(games: list[Game], anchors: dict[str, float]) -> BTFit:
-    """Maximum-likelihood Elo of every player (anchors fixed), with one-sided bounds marked."""
-    prob = _Problem(games, anchors)
-    r, bounds = prob.fit(np.ones(len(games)))
-    return BTFit(ratings={n: float(x) for n, x in zip(prob.names, r)},
-                 bounds={prob.names[i]: k for i, k in bounds.items()})
-
-
-def fit_bradley_terry(games: list[Game], anchors: dict[str, float]) -> dict[str, float]:
-    """Maximum-likelihood Elo of every non-anchor player; a player who won/lost every game gets its bound."""
-    fit = fit_bradley_terry_detailed(games, anchors)
-    return {n: r for n, r in fit.ratings.items() if n not in anchors}
-
-
-def bootstrap_interval(games: list[Game], anchors: dict[str, float], name: str, n_boot: int = 1000,
-                       seed: int = 0) -> tuple[float, float, str | None]:
-    """95% interval for `name` from resampling games with replacement: (lo, hi, bound).
-
-    bound is None for a two-sided percentile interval; "lower" when `name` won every game (lo is
-    the one-sided 95% bound, hi is +inf); "upper" when it lost every game (lo is -inf).
-    """
-    prob = _Problem(games, anchors)
-    if name not in prob.names:
-        raise ValueError(f"{name!r} played none of the games")
-    i = prob.names.index(name)
-    r, bounds = prob.fit(np.ones(len(games)))
-    if i in bounds:
-        return (float(r[i]), math.inf, "lower") if bounds[i] == "lower" else (-math.inf, float(r[i]), "upper")
-    if prob.anchor[i]:
-        return float(r[i]), float(r[i]), None
+def _bootstrap_percentiles(prob: _Problem, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """2.5th and 97.5th percentiles of every player's rating over `n_boot` resamples of the games."""
+    n_games = len(prob.s)
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(n_boot):
-        w = rng.multinomial(len(games), np.full(len(games), 1.0 / len(games))).astype(np.float64)
-        try:
-            samples.append(prob.fit(w)[0][i])
-        except ValueError:  # a resample that cuts `name` off from the anchors carries no information about it
-            continue
-    if len(samples) < n_boot // 2:
-        raise ValueError(f"bootstrap for {name!r}: only {len(samples)}/{n_boot} resamples were identifiable")
-    lo, hi = np.percentile(samples, [2.5, 97.5])
-    return float(lo), float(hi), None
-
-
-def bootstrap_all(games: list[Game], anchors: dict[str, float], n_boot: int = 1000,
-                  seed: int = 0) -> dict[str, tuple[float, float, str | None]]:
-    """bootstrap_interval for every non-anchor player from one shared set of resamples."""
-    prob = _Problem(games, anchors)
-    r, bounds = prob.fit(np.ones(len(games)))
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(n_boot):
-        w = rng.multinomial(len(games), np.full(len(games), 1.0 / len(games))).astype(np.float64)
+        w = rng.multinomial(n_games, np.full(n_games, 1.0 / n_games)).astype(np.float64)
         try:
             samples.append(prob.fit(w)[0])
-        except ValueError:  # a resample that cuts a player off from the anchors
+        except ValueError:  # a resample that cuts a player off from the anchors carries no information
             continue
     if len(samples) < n_boot // 2:
         raise ValueError(f"bootstrap: only {len(samples)}/{n_boot} resamples were identifiable; play more games")
-    lo_all, hi_all = np.percentile(np.array(samples), [2.5, 97.5], axis=0)
-    out = {}
-    for i, name in enumerate(prob.names):
-        if prob.anchor[i]:
-            continue
-        if bounds.get(i) == "lower":
-            out[name] = (float(r[i]), math.inf, "lower")
-        elif bounds.get(i) == "upper":
-            out[name] = (-math.inf, float(r[i]), "upper")
-        else:
-            out[name] = (float(lo_all[i]), float(hi_all[i]), None)
-    return out
+    lo, hi = np.percentile(np.array(samples), [2.5, 97.5], axis=0)
+    return lo, hi
 
 
 # --------------------------------------------------------------------------- the one fit
@@ -307,7 +240,7 @@ class PlayerRating:
 
     name: str
     elo: float  # maximum-likelihood Elo, or the one-sided bound's value when `bound` is set
-    ci95: tuple[float | None, float | None]  # None on the open side of a one-sided bound
+    ci95: tuple[float | None, float | None]  # None on the open side of a one-sided bound (and with n_boot=0)
     bound: str | None  # None, "lower" (won every game: at least elo) or "upper" (lost every game)
     games: int
     wins: int
@@ -338,24 +271,44 @@ def rate_players(games: list[Game], anchors: dict[str, float], *, players: list[
     """
     if prior_draws < 0:
         raise ValueError(f"prior_draws must be >= 0, got {prior_draws}")
-    used = {k: v for k, v in anchors.items() if any(k in (a, b) for a, b, _ in games)}
+    used = [k for k in anchors if any(k in (a, b) for a, b, _ in games)]
     names = sorted({n for a, b, _ in games for n in (a, b)} - set(used))
-    prior = [(n, a, 0.5) for n in names for a in used for _ in range(prior_draws)]
-    fitted = games + prior
-    fit = fit_bradley_terry_detailed(fitted, used)
-    intervals = bootstrap_all(fitted, used, n_boot=n_boot, seed=seed) if n_boot > 0 else {}
+    fitted = games + [(n, a, 0.5) for n in names for a in used for _ in range(prior_draws)]
+    prob = _Problem(fitted, anchors)
+    r, bounds = prob.fit(np.ones(len(fitted)))
+    if n_boot > 0:
+        lo, hi = _bootstrap_percentiles(prob, n_boot, seed)
+    else:
+        lo = hi = np.full(len(prob.names), math.nan)
+    records = _records(games)
+    index = {n: i for i, n in enumerate(prob.names) if n in records and n not in used}
     out = {}
     for name in players if players is not None else names:
-        if name not in fit.ratings:
-            raise ValueError(f"{name!r} played none of the games")
-        lo, hi, bound = intervals.get(name, (math.nan, math.nan, fit.bounds.get(name)))
-        wins = sum(1 for a, b, s in games if (a == name and s == 1.0) or (b == name and s == 0.0))
-        losses = sum(1 for a, b, s in games if (a == name and s == 0.0) or (b == name and s == 1.0))
-        n = sum(1 for a, b, _ in games if name in (a, b))
-        out[name] = PlayerRating(name, fit.ratings[name], (_finite_or_none(lo), _finite_or_none(hi)), bound,
-                                 n, wins, n - wins - losses, losses)
+        if name not in index:
+            raise ValueError(f"{name!r} cannot be rated: it is an anchor or played none of the games")
+        i = index[name]
+        bound = bounds.get(i)
+        ci95: tuple[float | None, float | None]
+        if bound == "lower":  # at least r: the interval is open above
+            ci95 = (float(r[i]), None)
+        elif bound == "upper":
+            ci95 = (None, float(r[i]))
+        else:
+            ci95 = (_finite_or_none(lo[i]), _finite_or_none(hi[i]))
+        out[name] = PlayerRating(name, float(r[i]), ci95, bound, *records[name])
     return out
 
 
-def _finite_or_none(x: float) -> float | None:
+def _records(games: list[Game]) -> dict[str, tuple[int, int, int, int]]:
+    """(games, wins, draws, losses) of every player, from one pass over the games."""
+    tally: dict[str, list[int]] = {}
+    for a, b, s in games:
+        for name, score in ((a, s), (b, 1.0 - s)):
+            t = tally.setdefault(name, [0, 0, 0, 0])
+            t[0] += 1
+            t[1 if score == 1.0 else 3 if score == 0.0 else 2] += 1
+    return {name: (t[0], t[1], t[2], t[3]) for name, t in tally.items()}
+
+
+def _finite_or_none(x: float) -> float | None:  # nan: no bootstrap was run
     return float(x) if math.isfinite(x) else None

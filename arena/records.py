@@ -6,13 +6,15 @@ games.pgn is rebuilt from the records when it disagrees with them (a kill betwee
 """
 from __future__ import annotations
 
-import json
+import io
 import logging
-import os
 import pathlib
 import re
 
-from arena.rules import record_to_pgn
+import chess
+import chess.pgn
+
+from safeio import append_jsonl, append_line, read_jsonl, repair_jsonl, write_text_atomic
 
 log = logging.getLogger(__name__)
 _GAME_ID_TAG = re.compile(r'^\[GameId "([^"]+)"\]$', re.M)
@@ -24,24 +26,53 @@ def games_files(eval_dir: pathlib.Path) -> list[pathlib.Path]:
 
 
 def read_records(path: pathlib.Path) -> list[dict]:
-    """Complete records of one games file; a partial (unterminated) last line is ignored."""
-    if not path.exists():
-        return []
-    out = []
-    text = path.read_text()
-    lines = text.split("\n")
-    for i, line in enumerate(lines[:-1] if not text.endswith("\n") else lines):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {i + 1} is not valid JSON ({err}); move the file aside to restart") from err
-    return out
+    """Complete records of one games file ([] when it does not exist); a cut last line is ignored."""
+    return read_jsonl(path)
 
 
 def read_all_records(eval_dir: pathlib.Path) -> list[dict]:
     return [r for p in games_files(eval_dir) for r in read_records(p)]
+
+
+def record_to_pgn(record: dict) -> str:
+    """A games.jsonl record as one standard PGN game (the PGN file is derived from the records)."""
+    board = chess.Board(record["start_fen"])
+    game = chess.pgn.Game()
+    if record["start_fen"] != chess.STARTING_FEN:
+        game.setup(board)
+    node: chess.pgn.GameNode = game
+    for uci in record["moves_uci"]:
+        node = node.add_variation(chess.Move.from_uci(uci))
+    h = game.headers
+    h["Event"] = record.get("event", "transcend eval")
+    h["Site"] = record.get("site", "?")
+    h["Date"] = record["finished_at"][:10].replace("-", ".")
+    h["Round"] = str(record["round"])
+    h["White"] = record["white"]
+    h["Black"] = record["black"]
+    h["Result"] = record["result"]
+    h["Termination"] = "adjudication" if record["adjudicated"] else "normal"
+    h["TerminationDetail"] = record["termination"]
+    h["PlyCount"] = str(record["plies"])
+    h["GameId"] = record["game_id"]
+    if record.get("step") is not None:
+        h["Step"] = str(record["step"])
+    if record.get("temperature") is not None:
+        h["Temperature"] = repr(record["temperature"])
+        h["Mode"] = record["mode"]
+    for colour in ("white", "black"):
+        info = record["players"][colour]
+        tag = colour.capitalize()
+        h[f"{tag}Settings"] = ",".join(f"{k}={v}" for k, v in info["settings"].items())
+        if info.get("version"):
+            h[f"{tag}Version"] = info["version"]
+        if info.get("illegal_attempts"):
+            h[f"{tag}IllegalAttempts"] = str(info["illegal_attempts"])
+    if record["adjudicated"]:
+        h["AdjudicationEvalCp"] = str(record["eval_cp"])
+    out = io.StringIO()
+    game.accept(chess.pgn.FileExporter(out, headers=True, comments=False, variations=False))
+    return out.getvalue()
 
 
 class GameStore:
@@ -51,21 +82,11 @@ class GameStore:
         eval_dir.mkdir(parents=True, exist_ok=True)
         self.jsonl = eval_dir / f"{stem}.jsonl"
         self.pgn = eval_dir / f"{stem}.pgn"
-        self._repair_partial_line()
+        if repair_jsonl(self.jsonl):  # logged there
+            log.warning("%s: the game of that partial record will be played again", self.jsonl)
         self.records = read_records(self.jsonl)
         self.done = {r["game_id"] for r in self.records}
         self._reconcile_pgn()
-
-    def _repair_partial_line(self) -> None:
-        if not self.jsonl.exists():
-            return
-        data = self.jsonl.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            log.warning("%s: dropping a partial last record (%d bytes) left by an interrupted write; "
-                        "that game will be played again", self.jsonl, len(data) - keep)
-            with open(self.jsonl, "r+b") as f:
-                f.truncate(keep)
 
     def _reconcile_pgn(self) -> None:
         pgn_ids = _GAME_ID_TAG.findall(self.pgn.read_text()) if self.pgn.exists() else []
@@ -74,18 +95,13 @@ class GameStore:
         if self.pgn.exists():
             log.warning("%s disagrees with %s (%d vs %d games); rebuilding it from the records",
                         self.pgn, self.jsonl, len(pgn_ids), len(self.records))
-        tmp = self.pgn.with_suffix(".pgn.tmp")
-        tmp.write_text("".join(record_to_pgn(r) + "\n" for r in self.records))
-        os.replace(tmp, self.pgn)
+        write_text_atomic(self.pgn, "".join(record_to_pgn(r) + "\n" for r in self.records))
 
     def append(self, record: dict) -> None:
+        """Record one finished game: its JSONL line first (the truth), then its PGN, each flushed to disk."""
         if record["game_id"] in self.done:
             raise RuntimeError(f"game {record['game_id']} is already recorded in {self.jsonl}")
-        for path, text in ((self.jsonl, json.dumps(record, sort_keys=True) + "\n"),
-                           (self.pgn, record_to_pgn(record) + "\n")):
-            with open(path, "a") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
+        append_jsonl(self.jsonl, record)
+        append_line(self.pgn, record_to_pgn(record))
         self.records.append(record)
         self.done.add(record["game_id"])

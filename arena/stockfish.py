@@ -133,15 +133,20 @@ class Stockfish:
         log.warning("Stockfish %s crashed (%s); restarting", self.spec.name, err)
         self.restarts += 1
         try:
-            self._engine.close()
+            self._running().close()
         except Exception:  # the process is already gone; nothing to clean up
             pass
         self._start()
 
+    def _running(self) -> chess.engine.SimpleEngine:
+        if self._engine is None:
+            raise RuntimeError(f"Stockfish {self.spec.name} was closed; create a new one")
+        return self._engine
+
     def play(self, board: chess.Board, game: object = None) -> chess.Move:
         """The engine's move; `game` changes -> the engine is told a new game started (clears its hash)."""
         try:
-            result = self._engine.play(board, self.spec.limit, game=game)
+            result = self._running().play(board, self.spec.limit, game=game)
         except (chess.engine.EngineTerminatedError, chess.engine.EngineError) as err:
             self._restart(err)
             raise EngineCrash(f"{self.spec.name} crashed: {err}") from err
@@ -152,14 +157,15 @@ class Stockfish:
     def evaluate(self, board: chess.Board) -> int:
         """Centipawns from White's view; a forced mate is +-MATE_CP."""
         try:
-            info = self._engine.analyse(board, self.spec.limit)
+            info = self._running().analyse(board, self.spec.limit)
         except (chess.engine.EngineTerminatedError, chess.engine.EngineError) as err:
             self._restart(err)
             raise EngineCrash(f"{self.spec.name} crashed during evaluation: {err}") from err
         score = info["score"].white()
+        cp = score.score(mate_score=MATE_CP)
         if score.is_mate():  # distance to mate is not an evaluation: report a plain +-MATE_CP
-            return MATE_CP if score.score(mate_score=MATE_CP) > 0 else -MATE_CP
-        return int(score.score())
+            return MATE_CP if cp > 0 else -MATE_CP
+        return int(cp)
 
     def close(self) -> None:
         if self._engine is not None:

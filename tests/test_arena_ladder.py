@@ -5,6 +5,7 @@ import pytest
 
 from arena import ladder
 from arena.anchors import load_anchor_table
+from arena.ratings import PRIOR_DRAWS, fit_info
 from arena.records import read_records
 
 
@@ -19,6 +20,8 @@ def test_ladder_writes_an_anchor_table_that_eval_can_load(tmp_path, stockfish_pa
     table = json.loads(out.read_text())
     assert table["games"] == 12 and table["engine_version"].startswith("Stockfish")
     assert table["anchored_to"] == {"stockfish-l0-n20": 1000.0}
+    assert table["fit"] == fit_info(PRIOR_DRAWS, 50)  # the same fit, and prior, as experts and models
+    assert set(table["ci95"]) == {"random", "stockfish-l0-n20-r50"}  # every rated player has an interval (or bound)
     loaded = load_anchor_table(str(out))
     assert loaded["stockfish-l0-n20"] == 1000.0
     rated = set(loaded) | set(table["one_sided_bounds"])

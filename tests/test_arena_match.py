@@ -131,3 +131,48 @@ def test_opening_suite(tmp_path):
     path.write_text("1.e4 e4\n")
     with pytest.raises(ValueError, match="not a legal move"):
         load_openings(path)
+
+
+def test_cap_result_draw_ends_games_at_the_cap_without_an_adjudicator():
+    records: list[dict] = []
+    runner = MatchRunner({"a": RandomMover(), "b": RandomMover()}, None, records.append, max_plies=10,
+                         cap_result="draw")
+    plan = [PlannedGame(f"g{k}", k + 1, "a", "b") for k in range(6)]
+    assert runner.run(plan) == 6
+    assert sorted(r["game_id"] for r in records) == [f"g{k}" for k in range(6)]
+    for r in records:  # random play rarely ends by the rules within 10 plies; with these seeds it does not
+        assert (r["plies"], r["result"], r["white_score"]) == (10, "1/2-1/2", 0.5)
+        assert r["termination"] == "ply_cap" and r["adjudicated"] is False and r["eval_cp"] is None
+        assert len(r["moves_uci"]) == 10
+    # The same plan plays the same games (per-game seeds).
+    again: list[dict] = []
+    MatchRunner({"a": RandomMover(), "b": RandomMover()}, None, again.append, max_plies=10, cap_result="draw").run(plan)
+    assert {r["game_id"]: r["moves_uci"] for r in again} == {r["game_id"]: r["moves_uci"] for r in records}
+
+
+def test_cap_result_must_be_adjudicate_or_draw_and_adjudication_needs_an_engine():
+    with pytest.raises(ValueError, match="cap_result 'score' is not one of"):
+        MatchRunner({"a": RandomMover()}, None, [].append, cap_result="score")
+    runner = MatchRunner({"a": RandomMover(), "b": RandomMover()}, None, [].append, max_plies=4)
+    with pytest.raises(ValueError, match="no adjudicating engine"):
+        runner.run([PlannedGame("g", 1, "a", "b")])
+
+
+class _TemperatureLog(RandomMover):
+    """A random mover that keeps the temperature of every request it gets."""
+
+    def __init__(self) -> None:
+        self.seen: list[float | None] = []
+
+    def choose(self, requests):
+        self.seen += [r.temperature for r in requests]
+        return super().choose(requests)
+
+
+def test_the_planned_temperature_reaches_the_player_unchanged_and_none_stays_none():
+    player = _TemperatureLog()
+    records: list[dict] = []
+    runner = MatchRunner({"m": player, "r": RandomMover()}, None, records.append, max_plies=6, cap_result="draw")
+    runner.run([PlannedGame("hot", 1, "m", "r", temperature=0.3), PlannedGame("none", 2, "r", "m")])
+    assert sorted(set(player.seen), key=str) == [0.3, None] and len(player.seen) == 6
+    assert {r["game_id"]: r["temperature"] for r in records} == {"hot": 0.3, "none": None}

@@ -70,6 +70,8 @@ def test_worker_killed_mid_run_and_restarted_plays_each_game_exactly_once(tmp_pa
     assert res["games"] == 8 and res["wins"] + res["draws"] + res["losses"] == 8
     assert ratings["reference_rating"] == 1000 and ratings["reference_kind"] == "cutoff"
     assert res["margin"] == pytest.approx(res["elo"] - 1000, abs=0.2)
+    assert ratings["fit"] == {"method": "bradley-terry-mle", "prior_draws": 0, "anchors_fixed": True,
+                              "interval": "bootstrap-95", "n_boot": 50}
 
 
 def test_worker_skips_a_corrupt_checkpoint_and_writes_tensorboard(tmp_path, stockfish_path, caplog):
@@ -86,6 +88,7 @@ def test_worker_skips_a_corrupt_checkpoint_and_writes_tensorboard(tmp_path, stoc
     assert len(read_records(run / "eval" / "3" / "games.jsonl")) == 2
     assert not (run / "eval" / "5" / "ratings.json").exists()
     assert list((run / "tb").glob("*.eval"))
+    assert "skipping step 5" in (run / "eval" / "worker.log").read_text()
     # Evaluating again plays nothing new.
     assert worker.main(_args(run, anchors, games=2, extra=["--steps", "3"])) == 0
     assert len(read_records(run / "eval" / "3" / "games.jsonl")) == 2

@@ -28,12 +28,14 @@ from arena import (
     parse_opponents,
     read_all_records,
 )
-from jaxformer.eval.results import rate_step, reference_rating, write_json_atomic
+from jaxformer.config import RunConfig
+from jaxformer.eval.results import rate_step, reference_rating
+from jaxformer.rundir import RunDir, games_stem
+from safeio import write_json_atomic
 
 log = logging.getLogger("transcend.eval")
 PAPER_TEMPERATURES = "0.001,0.01,0.1,0.3,0.5,0.75,1.0,1.5"
-
-
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def plan_step(step: int, model: str, opponents: list[str], temperatures: list[float], games: int, mode: str,
@@ -95,10 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Evaluator:
+    """One run's evaluation: the opponents and adjudicator (kept across steps), and each step's games and ratings."""
+
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.run = pathlib.Path(args.run)
-        self.out = pathlib.Path(args.out) if args.out else self.run / "eval"
+        self.run = RunDir(args.run)
         self.opponents = parse_opponents(args.levels, args.nodes)
         self.temperatures = [float(t) for t in args.temperatures.split(",") if t.strip()]
         if not self.temperatures or min(self.temperatures) < 0:
@@ -111,7 +114,7 @@ class Evaluator:
         self.openings = load_openings(args.openings) if args.openings else None
         self.players = {name: make_opponent(name, args.stockfish) for name in self.opponents}
         self.adjudicator = Stockfish(EngineSpec(skill=20, nodes=DEFAULT_NODES), args.stockfish)
-        self.stem = "games" if args.shard == (0, 1) else f"games.shard{args.shard[0]}of{args.shard[1]}"
+        self.stem = games_stem(args.shard)
 
     def close(self) -> None:
         for p in self.players.values():
@@ -119,52 +122,56 @@ class Evaluator:
         self.adjudicator.close()
 
     def model_name(self, step: int) -> str:
-        return f"{self.run.resolve().name}@{step}"
+        return f"{self.run.root.resolve().name}@{step}"
 
     def pending(self, step: int) -> tuple[list[PlannedGame], GameStore]:
         a = self.args
         plan = shard_of(plan_step(step, self.model_name(step), self.opponents, self.temperatures, a.games, a.mode,
                                   self.openings), a.shard)
-        store = GameStore(self.out / str(step), self.stem)
+        store = GameStore(self.run.eval_step(step, a.out), self.stem)
         return [g for g in plan if g.game_id not in store.done], store
 
     def evaluate(self, step: int) -> bool:
         """Play a step's missing games and rate it; False when its checkpoint cannot be loaded."""
-        from data_pipeline import get_tokenizer
         from jaxformer.checkpoint import CheckpointError, load_for_inference
-        from jaxformer.eval.model_player import ModelPlayer
 
         todo, store = self.pending(step)
         run_cfg = None
         if todo:
             try:
-                model, step, run_cfg = load_for_inference(self.run, step)
+                model, step, run_cfg = load_for_inference(self.run.root, step)
             except CheckpointError as err:
                 log.error("skipping step %d: %s", step, err)
                 return False
-            name = self.model_name(step)
-            player = ModelPlayer(model, get_tokenizer(run_cfg.data.tokenizer), mode=self.args.mode, name=name,
-                                 settings={"run": str(self.run), "step": step}, slots=self.args.concurrency)
-            meta = {"run": str(self.run), "step": step, "event": f"transcend eval {self.run.name}",
-                    "site": socket.gethostname()}
-            runner = MatchRunner({**self.players, name: player}, self.adjudicator, store.append,
-                                 max_plies=self.args.max_plies, concurrency=self.args.concurrency,
-                                 workers=self.args.workers, meta=meta)
-            log.info("step %d: playing %d games (%d already recorded)", step, len(todo), len(store.done))
-            runner.run(todo, desc=f"step {step}")
+            self.play(step, model, run_cfg, todo, store)
         self.rate(step, run_cfg)
         return True
 
-    def rate(self, step: int, run_cfg=None) -> dict:
-        from jaxformer.config import RunConfig
+    def play(self, step: int, model, run_cfg: RunConfig, todo: list[PlannedGame], store: GameStore) -> None:
+        """The model of `step` plays the games in `todo` against the opponents; finished games go to `store`."""
+        from data_pipeline import get_tokenizer
+        from jaxformer.eval.model_player import ModelPlayer
 
+        name = self.model_name(step)
+        player = ModelPlayer(model, get_tokenizer(run_cfg.data.tokenizer), mode=self.args.mode, name=name,
+                             settings={"run": str(self.run.root), "step": step}, slots=self.args.concurrency)
+        meta = {"run": str(self.run.root), "step": step, "event": f"transcend eval {self.run.root.name}",
+                "site": socket.gethostname()}
+        runner = MatchRunner({**self.players, name: player}, self.adjudicator, store.append,
+                             max_plies=self.args.max_plies, concurrency=self.args.concurrency,
+                             workers=self.args.workers, meta=meta)
+        log.info("step %d: playing %d games (%d already recorded)", step, len(todo), len(store.done))
+        runner.run(todo, desc=f"step {step}")
+
+    def rate(self, step: int, run_cfg: RunConfig | None = None) -> dict:
+        """Rate a step from every shard's games; writes RUN/eval/STEP/ratings.json (and TensorBoard scalars)."""
         if run_cfg is None:
-            run_cfg = RunConfig.from_json((self.run / "config.json").read_text())
-        records = read_all_records(self.out / str(step))
-        ratings = rate_step(records, self.model_name(step), self.anchors, run=str(self.run), step=step,
+            run_cfg = RunConfig.from_json(self.run.config.read_text())
+        records = read_all_records(self.run.eval_step(step, self.args.out))
+        ratings = rate_step(records, self.model_name(step), self.anchors, run=str(self.run.root), step=step,
                             anchor_table=self.args.anchors, reference=reference_rating(run_cfg),
                             n_boot=self.args.n_boot)
-        write_json_atomic(self.out / str(step) / "ratings.json", ratings)
+        write_json_atomic(self.run.ratings(step, self.args.out), ratings)
         for r in ratings["results"]:
             bound = f" ({r['elo_bound']} bound)" if r["elo_bound"] else ""
             log.info("step %d T=%g %s: %d games, score %s, Elo %s %s%s", step, r["temperature"], r["mode"],
@@ -176,7 +183,7 @@ class Evaluator:
     def _tensorboard(self, step: int, ratings: dict) -> None:
         from tensorboardX import SummaryWriter
 
-        with SummaryWriter(logdir=str(self.run / "tb"), filename_suffix=".eval") as tb:
+        with SummaryWriter(logdir=str(self.run.tensorboard), filename_suffix=".eval") as tb:
             for r in ratings["results"]:
                 tag = f"eval_{r['mode']}/T{r['temperature']:g}"  # "=" is not allowed in tags
                 for key in ("elo", "margin", "score"):
@@ -184,10 +191,10 @@ class Evaluator:
                         tb.add_scalar(f"{tag}/{key}", r[key], step)
 
 
-def steps_to_evaluate(run: pathlib.Path, spec: str) -> list[int]:
+def steps_to_evaluate(run: RunDir, spec: str) -> list[int]:
     from jaxformer.checkpoint import list_complete_steps
 
-    complete = list_complete_steps(run)
+    complete = list_complete_steps(run.root)
     if spec == "latest":
         return complete[-1:]
     if spec == "all":
@@ -198,44 +205,55 @@ def steps_to_evaluate(run: pathlib.Path, spec: str) -> list[int]:
         raise ValueError(f"--steps {spec!r}: expected latest, all or comma-separated integers") from None
     for s in wanted:
         if s not in complete:
-            log.error("step %d has no complete checkpoint in %s/checkpoints (complete: %s); skipping", s, run, complete)
+            log.error("step %d has no complete checkpoint in %s (complete: %s); skipping", s, run.checkpoints, complete)
     return [s for s in wanted if s in complete]
+
+
+def _log_to_file(path: pathlib.Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
+
+
+def _evaluate_steps(ev: Evaluator, args: argparse.Namespace) -> int:
+    """Evaluate the requested steps (with --watch: every new complete step, until interrupted); returns how many
+    were rated. A step that cannot be loaded is logged once and not retried."""
+    done: set[int] = set()
+    rated = 0
+    while True:
+        for step in steps_to_evaluate(ev.run, args.steps if not args.watch else "all"):
+            if step not in done:
+                rated += ev.evaluate(step)
+                done.add(step)
+        if not args.watch:
+            return rated
+        time.sleep(args.poll)
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("absl").setLevel(logging.WARNING)  # Orbax logs every restore step at INFO
-    run = pathlib.Path(args.run)
-    if not (run / "config.json").is_file():
-        print(f"transcend eval: {run} is not a run directory (no config.json); pass --run RUN_DIR", file=sys.stderr)
+    run = RunDir(args.run)
+    if not run.is_run():
+        print(f"transcend eval: {run.root} is not a run directory (no {run.config.name}); pass --run RUN_DIR",
+              file=sys.stderr)
         return 2
     try:
         ev = Evaluator(args)
     except (ValueError, FileNotFoundError) as err:
         print(f"transcend eval: {err}", file=sys.stderr)
         return 2
-    (ev.out).mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(ev.out / "worker.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    done: set[int] = set()  # steps seen, rated or not: a corrupt step is logged once and not retried
-    rated = 0
+    _log_to_file(run.worker_log(args.out))
     try:
-        while True:
-            for step in steps_to_evaluate(run, args.steps if not args.watch else "all"):
-                if step not in done:
-                    rated += ev.evaluate(step)
-                    done.add(step)
-            if not args.watch:
-                break
-            time.sleep(args.poll)
+        rated = _evaluate_steps(ev, args)
     except KeyboardInterrupt:
         log.info("interrupted; finished games are saved, rerun to continue")
         return 130
     finally:
         ev.close()
     if not args.watch and not rated:
-        log.error("no checkpoint evaluated in %s", run)
+        log.error("no checkpoint evaluated in %s", run.root)
         return 1
     return 0

@@ -1,0 +1,89 @@
+"""ratings.json: the model is rated by the same fit as experts and ladder rungs, and says which fit that was."""
+import numpy as np
+import pytest
+
+from arena import PAPER_ANCHORS, fit_info, rate_players
+from jaxformer.eval.results import rate_step
+
+
+def _records(name: str, seed: int, n_per_anchor: int = 12) -> list[dict]:
+    """Games of `name` (true strength ~1700) against the paper's anchors, colours alternating, as games.jsonl records."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for opp, r in PAPER_ANCHORS.items():
+        p_win = 1.0 / (1.0 + 10 ** ((r - 1700.0) / 400))
+        for k in range(n_per_anchor):
+            u = rng.random()
+            score = 1.0 if u < 0.8 * p_win else 0.5 if u < p_win + 0.2 * (1 - p_win) else 0.0
+            white, black = (name, opp) if k % 2 == 0 else (opp, name)
+            out.append({"white": white, "black": black, "white_score": score if white == name else 1.0 - score,
+                        "temperature": 0.1, "mode": "move", "adjudicated": k == 3,
+                        "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}})
+    return out
+
+
+def test_a_model_and_an_expert_with_the_same_games_get_the_same_rating():
+    name, step, n_boot = "expert-07", 11, 200
+    records = _records(name, seed=3)
+    ratings = rate_step(records, name, PAPER_ANCHORS, run="r", step=step, anchor_table="paper",
+                        reference=(1500.0, "cutoff"), n_boot=n_boot)
+    (entry,) = ratings["results"]
+    games = [(r["white"], r["black"], r["white_score"]) for r in records]
+    direct = rate_players(games, PAPER_ANCHORS, n_boot=n_boot, seed=step)[name]
+    assert direct.bound is None
+    assert entry["elo"] == round(direct.elo, 1)
+    assert entry["elo_ci95"] == [round(direct.ci95[0], 1), round(direct.ci95[1], 1)]
+    assert entry["margin"] == round(direct.elo - 1500.0, 1)
+    assert entry["margin_ci95"] == [round(direct.ci95[0] - 1500.0, 1), round(direct.ci95[1] - 1500.0, 1)]
+    assert (entry["games"], entry["wins"], entry["draws"], entry["losses"]) == (
+        direct.games, direct.wins, direct.draws, direct.losses)
+    assert entry["score"] == round(direct.score, 4)
+    # The same games under a model's name (sorting after the anchors, not before) rate the same.
+    renamed = [{**r, "white": "transcend@11" if r["white"] == name else r["white"],
+                "black": "transcend@11" if r["black"] == name else r["black"]} for r in records]
+    again = rate_step(renamed, "transcend@11", PAPER_ANCHORS, run="r", step=step, anchor_table="paper",
+                      reference=(1500.0, "cutoff"), n_boot=n_boot)
+    assert {k: v for k, v in again["results"][0].items() if k != "opponents"} == \
+        {k: v for k, v in entry.items() if k != "opponents"}
+
+
+def test_ratings_json_records_the_fit_and_keeps_every_field():
+    records = _records("m@1", seed=5) + [  # one game against an unrated opponent: counted, not rated
+        {"white": "m@1", "black": "random", "white_score": 1.0, "temperature": 0.1, "mode": "move",
+         "adjudicated": False, "players": {"white": {"illegal_attempts": 2}, "black": {"illegal_attempts": 0}}}]
+    ratings = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                        reference=(None, None), n_boot=50)
+    assert ratings["fit"] == fit_info(0, 50) == {"method": "bradley-terry-mle", "prior_draws": 0,
+                                                 "anchors_fixed": True, "interval": "bootstrap-95", "n_boot": 50}
+    assert list(ratings) == ["run", "step", "anchor_table", "anchors", "reference_rating", "reference_kind", "model",
+                             "fit", "results"]
+    (entry,) = ratings["results"]
+    assert list(entry) == ["temperature", "mode", "games", "wins", "draws", "losses", "score", "unrated_games",
+                           "opponents", "elo", "elo_ci95", "elo_bound", "glicko2", "margin", "margin_ci95"]
+    assert entry["games"] == 60 and entry["unrated_games"] == 1
+    assert entry["opponents"]["random"] == {"games": 1, "wins": 1, "draws": 0, "losses": 0, "adjudicated": 0,
+                                            "illegal_attempts": 2}
+    assert sum(o["adjudicated"] for o in entry["opponents"].values()) == 5
+    assert entry["margin"] is None and entry["margin_ci95"] == [None, None]  # no reference rating
+    assert set(entry["glicko2"]) == {"rating", "rd", "volatility"}
+
+
+def test_a_temperature_without_rated_games_has_no_elo():
+    records = [{"white": "m@1", "black": "random", "white_score": 1.0, "temperature": 1.0, "mode": "move",
+                "adjudicated": False, "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}}]
+    (entry,) = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                         reference=(1500.0, "cutoff"), n_boot=50)["results"]
+    assert entry["games"] == 0 and entry["score"] is None and entry["elo"] is None and entry["margin"] is None
+    assert entry["unrated_games"] == 1
+
+
+@pytest.mark.parametrize("wins", [True, False])
+def test_a_one_sided_record_is_a_marked_bound_in_ratings_json(wins):
+    records = [{"white": "m@1", "black": "stockfish-l1", "white_score": 1.0 if wins else 0.0, "temperature": 0.5,
+                "mode": "move", "adjudicated": False,
+                "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}}] * 8
+    (entry,) = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                         reference=(1500.0, "cutoff"), n_boot=50)["results"]
+    assert entry["elo_bound"] == ("lower" if wins else "upper")
+    assert entry["elo_ci95"] == ([entry["elo"], None] if wins else [None, entry["elo"]])
+    assert entry["margin_ci95"] == ([entry["margin"], None] if wins else [None, entry["margin"]])
