@@ -14,7 +14,7 @@ from data_pipeline.tokenizer import (
 __all__ = ["CHAR32_VOCAB", "CharTokenizer", "LoaderSpec", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in ("LoaderSpec", "make_dataset"):
         from data_pipeline import loader
 

@@ -11,18 +11,22 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import logging
 import multiprocessing
 import pathlib
 import re
-import sys
 import time
 import zlib
 from collections.abc import Iterator
 
 import numpy as np
 
+import safeio
 from data_pipeline import dedup, filters, normalize, shards, sources
-from data_pipeline.tokenizer import CharTokenizer, get_tokenizer
+from data_pipeline.reasons import Reason
+from data_pipeline.tokenizer import CharTokenizer, Tokenizer, get_tokenizer
+
+log = logging.getLogger(__name__)
 
 _SITE_ID = re.compile(rb'\[Site\s+"[^"\n]*lichess\.org/([A-Za-z0-9]{8})')  # literal start: a fast scan
 _VAL_BUCKETS = 1_000_000
@@ -75,15 +79,15 @@ def _crc32_table() -> np.ndarray:
 _CRC32_TABLE = _crc32_table()
 
 
-def _validation_flags(keys: list[bytes], fraction: float) -> list[int]:
+def validation_flags(keys: list[bytes], fraction: float) -> list[int]:
     """`is_validation` for many keys: the 8-byte Lichess ids get zlib's CRC-32 computed with NumPy, all at once."""
     flags = [0] * len(keys)
     ids = [i for i, k in enumerate(keys) if len(k) == 8]  # Lichess ids (any 8-byte key gives the same CRC)
     if ids:
         data = np.frombuffer(b"".join([keys[i] for i in ids]), np.uint8).reshape(-1, 8)
         crc = np.full(len(ids), 0xFFFFFFFF, np.uint32)
-        for k in range(8):
-            crc = _CRC32_TABLE[(crc ^ data[:, k]) & 0xFF] ^ (crc >> np.uint32(8))
+        for byte in range(8):
+            crc = _CRC32_TABLE[(crc ^ data[:, byte]) & 0xFF] ^ (crc >> np.uint32(8))
         crc ^= np.uint32(0xFFFFFFFF)
         for i, v in zip(ids, (crc % _VAL_BUCKETS < _val_threshold(fraction)).tolist()):
             flags[i] = int(v)
@@ -94,54 +98,81 @@ def _validation_flags(keys: list[bytes], fraction: float) -> list[int]:
 
 
 def split_rule(fraction: float) -> str:
+    """The split rule in words, as the manifest records it."""
     return (f"validation iff crc32(key) % {_VAL_BUCKETS} < {_val_threshold(fraction)}, key = the "
             f"8-character Lichess game id from Site, else the game's header block + movetext bytes")
 
 
 def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction: float, tokenizer: str) -> dict:
     """Worker: one raw chunk -> one finished shard. Returns the shard's meta (counts by reason, sizes)."""
-    tok = get_tokenizer(tokenizer)
     heads, movetexts, garbage = normalize.split_chunk(job.chunk)
+    rejected: collections.Counter[str] = collections.Counter()
+    passed, rows, gids = _screen_headers(heads, job.prior_ids, spec, rejected)
+    good = _screen_movetexts(passed, [movetexts[i] for i in passed], spec, rejected)
+    if job.truncated_tail:
+        rejected[Reason.truncated_stream.name] += job.truncated_tail
+    meta = {"shard": job.number, "source": job.source, "chunk_bytes": len(job.chunk), "chunk_crc32": job.crc,
+            "raw_games": len(heads) + job.truncated_tail,
+            "kept": len(heads) - sum(rejected.values()) + job.truncated_tail,
+            "rejected": dict(rejected), "garbage_paragraphs": garbage}
+    # A game without a Lichess id is split by its own text.
+    games = [(rows[i], gids[i] or heads[i] + b"\n\n" + movetexts[i], transcript, plies) for i, transcript, plies in good]
+    _write_shard(out_dir, job.number, games, val_fraction, get_tokenizer(tokenizer), meta)
+    return meta
+
+
+def _screen_headers(heads: list[bytes], prior_ids: frozenset, spec: filters.FilterSpec,
+                    rejected: collections.Counter[str]) -> tuple[list[int], list[list[int]], list[bytes | None]]:
+    """Duplicates (by Lichess id, earlier chunks' ids in `prior_ids`) and header rules, counted into `rejected`.
+
+    -> (positions of the games that pass, header fields per game, Lichess id or None per game).
+    """
     header_reasons, fields, gids = filters.check_games(heads, spec)  # whole chunk at once
-    rejected: collections.Counter = collections.Counter()
     seen: set[bytes] = set()
-    kept: list[int] = []
+    passed: list[int] = []
     for i, (gid, reason) in enumerate(zip(gids, header_reasons)):
         if gid is not None:
-            if gid in job.prior_ids or gid in seen:
-                rejected["duplicate"] += 1
+            if gid in prior_ids or gid in seen:
+                rejected[Reason.duplicate.name] += 1
                 continue
             seen.add(gid)
         if reason:
             rejected[reason] += 1
         else:
-            kept.append(i)
-    writer = shards.ShardWriter(out_dir, job.number)
-    rows = fields.tolist()
-    good: list[tuple[list[int], bytes, bytes, int]] = []
-    for i, (transcript, reason, plies) in zip(kept, normalize.normalize_movetexts([movetexts[i] for i in kept])):
+            passed.append(i)
+    return passed, fields.tolist(), gids
+
+
+def _screen_movetexts(positions: list[int], movetexts: list[bytes], spec: filters.FilterSpec,
+                      rejected: collections.Counter[str]) -> list[tuple[int, bytes, int]]:
+    """Normalize the movetexts, then the length filter and the optional replay, counted into `rejected`.
+
+    -> (position, transcript, plies) of each game kept, in order.
+    """
+    good: list[tuple[int, bytes, int]] = []
+    for i, (transcript, reason, plies) in zip(positions, normalize.normalize_movetexts(movetexts)):
         if reason is None and plies < spec.min_plies:
-            reason = "filtered_min_plies"
+            reason = Reason.filtered_min_plies.name
         if reason is None and spec.validate and not normalize.validate_transcript(transcript):
-            reason = "illegal_move"
+            reason = Reason.illegal_move.name
         if reason:
             rejected[reason] += 1
         else:
-            good.append((rows[i], gids[i] or heads[i] + b"\n\n" + movetexts[i], transcript, plies))
-    splits = _validation_flags([g[1] for g in good], val_fraction)
-    writer.add_many([(*row, plies, split, tokens) for (row, _, _, plies), split, tokens
-                     in zip(good, splits, _encode_games(tok, [g[2] for g in good]))])
-    if job.truncated_tail:
-        rejected["truncated_stream"] += job.truncated_tail
-    meta = {"shard": job.number, "source": job.source, "chunk_bytes": len(job.chunk), "chunk_crc32": job.crc,
-            "raw_games": len(heads) + job.truncated_tail,
-            "kept": len(heads) - sum(rejected.values()) + job.truncated_tail,
-            "rejected": dict(rejected), "garbage_paragraphs": garbage}
+            good.append((i, transcript, plies))
+    return good
+
+
+def _write_shard(out_dir: str, number: int, games: list[tuple[list[int], bytes, bytes, int]], val_fraction: float,
+                 tok: Tokenizer, meta: dict) -> None:
+    """games: (header fields, split key, transcript, plies) each; records in this order, then the index."""
+    writer = shards.ShardWriter(out_dir, number)
+    splits = validation_flags([key for _, key, _, _ in games], val_fraction)
+    tokens = _encode_games(tok, [transcript for _, _, transcript, _ in games])
+    writer.add_many([(*row, plies, split, ids) for (row, _, _, plies), split, ids in zip(games, splits, tokens)])
     writer.finalize(meta)
-    return meta
 
 
-def _encode_games(tok, transcripts: list[bytes]) -> list[bytes]:
+def _encode_games(tok: Tokenizer, transcripts: list[bytes]) -> list[bytes]:
     """Token bytes of `;` + transcript for each game; a character tokenizer encodes the whole chunk in one call."""
     if not isinstance(tok, CharTokenizer):
         return [tok.encode_bytes(b";" + t).tobytes() for t in transcripts]
@@ -170,7 +201,7 @@ def iter_chunks(path: str, shard_bytes: int, errors: list[dict]) -> Iterator[tup
             return
         except sources.StreamError as e:
             errors.append({"source": path, "offset": e.offset, "error": str(e)})
-            print(f"error: {e}", file=sys.stderr)
+            log.error("%s", e)
             cut = buf.rfind(b"\n\n[")
             complete, tail = (buf[: cut + 2], buf[cut + 2:]) if cut >= 0 else (b"", buf)
             if normalize.ends_with_result(bytes(tail)):  # the break fell right after a finished game
@@ -217,9 +248,25 @@ def _jobs(cfg: BuildConfig, paths: list[str], out: pathlib.Path, progress: _Prog
 
 
 def build(cfg: BuildConfig) -> dict:
-    """Build (or resume) the shards and write manifest.json; returns the manifest."""
-    from tqdm import tqdm
+    """Build (or resume) the shards and write manifest.json; returns the manifest.
 
+    Logs `built ...` (INFO) at the end, and a warning when no game was kept.
+    """
+    paths = _resolve_sources(cfg)
+    out = _prepare_out_dir(cfg)
+    progress = _Progress()
+    t0 = time.time()
+    _run_jobs(cfg, paths, out, progress)
+    manifest = write_manifest(cfg, out, progress.shards, progress.errors)
+    log.info("built %s: %s games, %s tokens in %.1fs (%d finished shards reused)",
+             out, manifest["games"], manifest["tokens"], time.time() - t0, progress.reused)
+    if manifest["counts"]["kept"] == 0:
+        log.warning("no game was kept from %s; see `transcend data stats %s` for the reasons", list(cfg.sources), out)
+    return manifest
+
+
+def _resolve_sources(cfg: BuildConfig) -> list[str]:
+    """The local path of every source (downloading lichess:YYYY-MM months); clear errors for missing ones."""
     if not cfg.sources:
         raise ValueError("no sources: pass --source FILE.pgn[.zst|.gz|.bz2] or --source lichess:YYYY-MM")
     paths = [sources.resolve_source(s, cfg.cache_dir) for s in cfg.sources]
@@ -227,23 +274,33 @@ def build(cfg: BuildConfig) -> dict:
         if not pathlib.Path(path).is_file():
             raise FileNotFoundError(f"PGN source {path!r} does not exist (pass a .pgn, .pgn.zst, .pgn.gz or .pgn.bz2 "
                                     f"file, or lichess:YYYY-MM)")
+    return paths
+
+
+def _prepare_out_dir(cfg: BuildConfig) -> pathlib.Path:
+    """Create the output directory, refuse one built with other settings, record ours, drop stale temporaries."""
     out = pathlib.Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings_path = out / "build_settings.json"
     if settings_path.exists() and json.loads(settings_path.read_text()) != cfg.settings():
         raise ValueError(f"{out} was built with other settings ({settings_path}); use a new --out directory "
                          f"(or delete {out}) to build with these sources/filters")
-    shards.write_json_atomic(settings_path, cfg.settings())
+    safeio.write_json_atomic(settings_path, cfg.settings())
     for stale in out.glob("*.tmp"):  # leftovers of an interrupted build: never renamed, never used
         stale.unlink()
-    progress = _Progress()
-    t0 = time.time()
-    bar = tqdm(unit=" games", desc=f"build {out.name}", smoothing=0.1)
+    return out
+
+
+def _run_jobs(cfg: BuildConfig, paths: list[str], out: pathlib.Path, progress: _Progress) -> None:
+    """Every unfinished shard through process_chunk: in this process, or in a pool of cfg.workers processes."""
+    from tqdm import tqdm
+
     args = (str(out), cfg.filters, cfg.val_fraction, cfg.tokenizer)
-    if cfg.workers <= 1:
-        for job in _jobs(cfg, paths, out, progress):
-            bar.update(process_chunk(job, *args)["raw_games"])
-    else:
+    with tqdm(unit=" games", desc=f"build {out.name}", smoothing=0.1) as bar:
+        if cfg.workers <= 1:
+            for job in _jobs(cfg, paths, out, progress):
+                bar.update(process_chunk(job, *args)["raw_games"])
+            return
         ctx = multiprocessing.get_context("spawn")  # safe beside threads (JAX, array_record)
         with ctx.Pool(cfg.workers) as pool:
             pending: collections.deque = collections.deque()
@@ -253,22 +310,15 @@ def build(cfg: BuildConfig) -> dict:
                     bar.update(pending.popleft().get()["raw_games"])
             while pending:
                 bar.update(pending.popleft().get()["raw_games"])
-    bar.close()
-    manifest = write_manifest(cfg, out, progress.shards, progress.errors)
-    print(f"built {out}: {manifest['games']} games, {manifest['tokens']} tokens in {time.time() - t0:.1f}s "
-          f"({progress.reused} finished shards reused)", file=sys.stderr)
-    if manifest["counts"]["kept"] == 0:
-        print(f"warning: no game was kept from {list(cfg.sources)}; see `transcend data stats {out}` for the reasons",
-              file=sys.stderr)
-    return manifest
 
 
 def write_manifest(cfg: BuildConfig, out: pathlib.Path, n_shards: int, errors: list[dict]) -> dict:
+    """Sum the shards' counts and index figures into manifest.json (written last, atomically); returns it as read back."""
     numbers = list(range(n_shards))
-    extra = [p.name for p in out.glob("shard-*.index.npz") if int(p.name.split("-")[1].split(".")[0]) >= n_shards]
+    extra = sorted(p.name for p in out.glob("shard-*.index.npz") if int(p.name.split("-")[1].split(".")[0]) >= n_shards)
     if extra:  # e.g. an earlier build of a source that has since been cut short
-        print(f"warning: {out} holds {len(extra)} shard(s) past this build's {n_shards} ({extra[0]}...); "
-              f"they are not part of the manifest", file=sys.stderr)
+        log.warning("%s holds %d shard(s) past this build's %d (%s...); they are not part of the manifest",
+                    out, len(extra), n_shards, extra[0])
     rejected: collections.Counter = collections.Counter()
     raw = garbage = 0
     for n in numbers:
@@ -294,5 +344,5 @@ def write_manifest(cfg: BuildConfig, out: pathlib.Path, n_shards: int, errors: l
         "errors": errors,
     }
     manifest.update(shards.summarize(shards.load_index(out, numbers)))
-    shards.write_json_atomic(out / shards.MANIFEST, manifest)
+    safeio.write_json_atomic(out / shards.MANIFEST, manifest)
     return shards.read_manifest(out)

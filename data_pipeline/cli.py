@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from data_pipeline import build as build_mod
 from data_pipeline import filters, shards
@@ -47,11 +50,40 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "build":
-        return _build(args)
-    if args.command == "stats":
-        return _stats(args)
-    return _dump(args)
+    with _log_to_stderr():
+        if args.command == "build":
+            return _build(args)
+        return _stats(args) if args.command == "stats" else _dump(args)
+
+
+class _LevelPrefix(logging.Formatter):
+    """`built ...` for INFO; `warning: ...` and `error: ...` above it: the lines `transcend data` has always shown."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
+
+
+@contextlib.contextmanager
+def _log_to_stderr() -> Iterator[None]:
+    """Show the `data_pipeline` loggers' INFO and above on stderr while a command runs, and only there.
+
+    Attached for the command's duration (not once per process) so that each call writes to the sys.stderr of
+    its time, and a caller's own logging setup is left as it was.
+    """
+    logger = logging.getLogger("data_pipeline")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelPrefix("%(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # the lines are shown here; a root handler would print them twice
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ def pack_ids(ids: list[bytes]) -> np.ndarray:
 
 
 class IdSet:
-    def __init__(self, capacity_log2: int = 16):
+    def __init__(self, capacity_log2: int = 16) -> None:
         self._bits = capacity_log2
         self._table = np.zeros(1 << capacity_log2, np.uint64)
         self._size = 0

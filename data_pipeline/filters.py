@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from data_pipeline.normalize import parse_headers
+from data_pipeline.reasons import KEPT, NAME_OF_CODE, Reason
 
 # Time-control classes stored in each record (uint8). Lichess's rule: estimated duration = base + 40 * increment.
 TIME_CONTROLS = ("unknown", "ultrabullet", "bullet", "blitz", "rapid", "classical", "correspondence")
@@ -77,29 +78,30 @@ def _rating(value: bytes | None) -> int | None:
 
 def check_headers(tags: dict[bytes, bytes], spec: FilterSpec) -> tuple[str | None, tuple[int, int, int, int]]:
     """-> (reject reason or None, (white_elo, black_elo, result code, time-control class))."""
+    none = (0, 0, 0, 0)
     variant = tags.get(b"Variant")
     if variant is not None and variant.lower() not in (b"standard", b"chess", b"from position"):
-        return "variant", (0, 0, 0, 0)
+        return Reason.variant.name, none
     fen = tags.get(b"FEN")
     if variant is not None and variant.lower() == b"from position" or (fen is not None and fen != START_FEN):
-        return "fen_start", (0, 0, 0, 0)
+        return Reason.fen_start.name, none
     result = tags.get(b"Result")
     if result == b"*":
-        return "unfinished", (0, 0, 0, 0)
+        return Reason.unfinished.name, none
     if result not in RESULTS:
-        return "bad_result", (0, 0, 0, 0)
+        return Reason.bad_result.name, none
     white, black = _rating(tags.get(b"WhiteElo")), _rating(tags.get(b"BlackElo"))
     if white is None or black is None:
-        return "bad_rating", (0, 0, 0, 0)
+        return Reason.bad_rating.name, none
     tc = time_control_class(tags.get(b"TimeControl"), tags.get(b"Event"))
     if spec.time_controls and TIME_CONTROLS[tc] not in spec.time_controls:
-        return "filtered_time_control", (0, 0, 0, 0)
+        return Reason.filtered_time_control.name, none
     if spec.rated_only and not _RATED.search(tags.get(b"Event", b"")):
-        return "filtered_unrated", (0, 0, 0, 0)
+        return Reason.filtered_unrated.name, none
     if spec.exclude_bots and b"BOT" in (tags.get(b"WhiteTitle"), tags.get(b"BlackTitle")):
-        return "filtered_bot", (0, 0, 0, 0)
+        return Reason.filtered_bot.name, none
     if spec.terminations and tags.get(b"Termination", b"").decode("utf-8", "replace") not in spec.terminations:
-        return "filtered_termination", (0, 0, 0, 0)
+        return Reason.filtered_termination.name, none
     return None, (white, black, RESULTS[result], tc)
 
 
@@ -110,17 +112,13 @@ def check_headers(tags: dict[bytes, bytes], spec: FilterSpec) -> tuple[str | Non
 _TAGS = (b"Site", b"Variant", b"FEN", b"Result", b"WhiteElo", b"BlackElo", b"TimeControl", b"Event")  # optional
 # filters' tags (titles, Termination) are read by check_headers itself: games with a filter on take that path.
 _LICHESS_URL = b"https://lichess.org/"
-_BATCH = 4096
+GAMES_PER_BATCH = 4096  # header blocks checked together: cache-sized
 _ALNUM = np.zeros(256, bool)
 _ALNUM[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")] = True
 _WORD_CHAR = _ALNUM.copy()  # what `\w` matches in a bytes regex
 _WORD_CHAR[ord("_")] = True
 _EVENT = np.zeros(256, bool)
 _EVENT[[ord("\n"), ord('"'), ord("[")]] = True
-_REASON_NAMES = (None, "variant", "fen_start", "unfinished", "bad_result", "bad_rating", "filtered_time_control",
-                 "filtered_unrated", "filtered_bot", "filtered_termination")
-
-
 _LOW_BYTES = np.array([(1 << 8 * k) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)  # the low k bytes
 
 
@@ -146,32 +144,13 @@ def _equals(words: np.ndarray, at: np.ndarray, length: np.ndarray, text: bytes) 
 class _Columns:
     """Where each wanted tag's value sits in the joined header text: per game, start/end offsets (-1: absent)."""
 
-    def __init__(self, heads: list[bytes], names: tuple[bytes, ...]):
+    def __init__(self, heads: list[bytes], names: tuple[bytes, ...]) -> None:
         n = len(heads)
         self.text = b"\n".join([*heads, bytes(24)])  # each head ends with a newline; padding for 8-byte reads
         a = np.frombuffer(self.text, np.uint8)[:-24]
         self.a, self.words = a, _words(self.text)
-        # The bytes that shape a line -- newline, quote, bracket -- in text order, found in one pass.
-        at = np.flatnonzero(_EVENT[a])
-        kind = a[at]
-        newline = np.flatnonzero(kind == ord("\n"))  # event index of each line's end
-        line_end = at[newline]
-        line_start = np.empty_like(line_end)
-        line_start[0], line_start[1:] = 0, line_end[:-1] + 1
-        head_end = np.cumsum(np.fromiter(map(len, heads), np.int64, n) + 1) - 1
-        line_game = np.zeros(line_end.size, np.int64)
-        line_game[np.searchsorted(line_end, head_end[:-1]) + 1] = 1
-        line_game = np.cumsum(line_game)
-        # `[Name "value"]` exactly: its events are `[`, `"`, `"` then the newline; then `_TAG` finds just this one
-        # tag on the line, with this name and value.
-        three = newline - np.concatenate([[-1], newline[:-1]]) == 4
-        bracket, q1, q2 = (at[np.maximum(newline - k, 0)] for k in (3, 2, 1))
-        simple = (three & (kind[np.maximum(newline - 3, 0)] == ord("["))
-                  & (kind[np.maximum(newline - 2, 0)] == ord('"')) & (kind[np.maximum(newline - 1, 0)] == ord('"'))
-                  & (bracket == line_start) & (q2 == line_end - 2)
-                  & (a[np.maximum(line_end - 1, 0)] == ord("]")) & (a[np.maximum(q1 - 1, 0)] == ord(" "))
-                  & _WORD_CHAR[a[np.maximum(q1 - 2, 0)]] & (q1 - 2 > line_start))
-        self.fallback = np.zeros(n, bool)
+        line_game, line_start, line_end, q1, simple = _header_lines(a, heads)
+        self.fallback = np.zeros(n, bool)  # games with a line that is not simple: check_headers reads them
         self.fallback[line_game[~simple]] = True
         lines = np.flatnonzero(simple)
         line_game, q1, line_end = line_game[lines], q1[lines], line_end[lines]
@@ -198,6 +177,32 @@ class _Columns:
         return [None if s < 0 else text[s:e] for s, e in zip(start[games].tolist(), end[games].tolist())]
 
 
+def _header_lines(a: np.ndarray, heads: list[bytes]) -> tuple[np.ndarray, ...]:
+    """The lines of the joined header blocks `a`: per line (game, start, end (its newline), first quote, simple).
+
+    A simple line is `[Name "value"]` exactly: its events -- newline, quote, bracket, found in one pass -- are
+    `[`, `"`, `"` then the newline, so `_TAG` would find just this one tag on it, with this name and value.
+    """
+    at = np.flatnonzero(_EVENT[a])
+    kind = a[at]
+    newline = np.flatnonzero(kind == ord("\n"))  # event index of each line's end
+    line_end = at[newline]
+    line_start = np.empty_like(line_end)
+    line_start[0], line_start[1:] = 0, line_end[:-1] + 1
+    head_end = np.cumsum(np.fromiter(map(len, heads), np.int64, len(heads)) + 1) - 1
+    line_game = np.zeros(line_end.size, np.int64)
+    line_game[np.searchsorted(line_end, head_end[:-1]) + 1] = 1
+    line_game = np.cumsum(line_game)
+    three = newline - np.concatenate([[-1], newline[:-1]]) == 4
+    bracket, q1, q2 = (at[np.maximum(newline - k, 0)] for k in (3, 2, 1))
+    simple = (three & (kind[np.maximum(newline - 3, 0)] == ord("["))
+              & (kind[np.maximum(newline - 2, 0)] == ord('"')) & (kind[np.maximum(newline - 1, 0)] == ord('"'))
+              & (bracket == line_start) & (q2 == line_end - 2)
+              & (a[np.maximum(line_end - 1, 0)] == ord("]")) & (a[np.maximum(q1 - 1, 0)] == ord(" "))
+              & _WORD_CHAR[a[np.maximum(q1 - 2, 0)]] & (q1 - 2 > line_start))
+    return line_game, line_start, line_end, q1, simple
+
+
 def _ratings(cols: _Columns, name: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rating, valid, too long to read here) per game; valid as `_rating` decides: digits, 0 < r <= MAX_RATING."""
     start, end = cols.cols[name]
@@ -222,8 +227,8 @@ def check_games(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None],
     reasons: list[str | None] = []
     fields: list[np.ndarray] = [np.zeros((0, 4), np.int64)]
     gids: list[bytes | None] = []
-    for i in range(0, len(heads), _BATCH):  # cache-sized batches
-        r, f, g = _check_batch(heads[i:i + _BATCH], spec)
+    for i in range(0, len(heads), GAMES_PER_BATCH):
+        r, f, g = _check_batch(heads[i:i + GAMES_PER_BATCH], spec)
         reasons += r
         fields.append(f)
         gids += g
@@ -231,40 +236,49 @@ def check_games(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None],
 
 
 def _check_batch(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None], np.ndarray, list[bytes | None]]:
-    n = len(heads)
+    """`check_games` for one batch: the common rules vectorized, then the games they do not cover one by one."""
     cols = _Columns(heads, _TAGS)
-    words = cols.words
     white, white_ok, white_long = _ratings(cols, b"WhiteElo")
     black, black_ok, black_long = _ratings(cols, b"BlackElo")
     # Games the vectorized rules do not cover go through check_headers: odd lines, a Variant or FEN tag, long Elo.
     slow = cols.fallback | (cols.cols[b"Variant"][0] >= 0) | (cols.cols[b"FEN"][0] >= 0) | white_long | black_long
-    start, end = cols.cols[b"Result"]
-    length, at = np.where(start < 0, -1, end - start), np.maximum(start, 0)
-    code = np.full(n, -1, np.int64)
-    for text, c in RESULTS.items():
-        code[_equals(words, at, length, text)] = c
-    reason = np.where(code < 0, 4, 0).astype(np.int8)  # bad_result
-    reason[_equals(words, at, length, b"*")] = 3  # unfinished
-    reason[(code >= 0) & ~(white_ok & black_ok)] = 5  # bad_rating
-    # Time-control class from the TimeControl/Event values, through the cached function (few distinct pairs).
-    live = np.flatnonzero((reason == 0) & ~slow)
-    tc = np.fromiter(map(time_control_class, cols.values(b"TimeControl", live), cols.values(b"Event", live)),
-                     np.int64, live.size)
+    result, code = _result_codes(cols)
+    code[(result >= 0) & ~(white_ok & black_ok)] = Reason.bad_rating
+    live = np.flatnonzero((code == KEPT) & ~slow)
+    tc = _time_control_classes(cols, live)
     if spec.time_controls:
         allowed = np.array([name in spec.time_controls for name in TIME_CONTROLS])
-        reason[live[~allowed[tc]]] = 6  # filtered_time_control
-    fields = np.zeros((n, 4), np.int64)
-    fields[live] = np.stack([white[live], black[live], code[live], tc], axis=1)
-    fields[reason != 0] = 0
-    if spec.rated_only or spec.exclude_bots or spec.terminations:
-        slow |= reason == 0
-    out: list[str | None] = [_REASON_NAMES[r] for r in reason.tolist()]
-    gids = _game_ids(cols, n)
+        code[live[~allowed[tc]]] = Reason.filtered_time_control
+    fields = np.zeros((len(heads), 4), np.int64)
+    fields[live] = np.stack([white[live], black[live], result[live], tc], axis=1)
+    fields[code != KEPT] = 0
+    if spec.rated_only or spec.exclude_bots or spec.terminations:  # tags only check_headers reads
+        slow |= code == KEPT
+    reasons = [NAME_OF_CODE[c] for c in code.tolist()]
+    gids = _game_ids(cols, len(heads))
     for i in np.flatnonzero(slow).tolist():
         tags = parse_headers(heads[i])
-        out[i], fields[i] = check_headers(tags, spec)
+        reasons[i], fields[i] = check_headers(tags, spec)
         gids[i] = game_id(tags)
-    return out, fields, gids
+    return reasons, fields, gids
+
+
+def _result_codes(cols: _Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Per game: (stored result code, -1 when not a finished result; int8 reason code: unfinished, bad_result or KEPT)."""
+    start, end = cols.cols[b"Result"]
+    length, at = np.where(start < 0, -1, end - start), np.maximum(start, 0)
+    result = np.full(start.size, -1, np.int64)
+    for text, c in RESULTS.items():
+        result[_equals(cols.words, at, length, text)] = c
+    code = np.where(result < 0, Reason.bad_result, KEPT).astype(np.int8)
+    code[_equals(cols.words, at, length, b"*")] = Reason.unfinished
+    return result, code
+
+
+def _time_control_classes(cols: _Columns, games: np.ndarray) -> np.ndarray:
+    """Time-control class of each game in `games`, through the cached function (a chunk has few distinct pairs)."""
+    classes = map(time_control_class, cols.values(b"TimeControl", games), cols.values(b"Event", games))
+    return np.fromiter(classes, np.int64, games.size)
 
 
 def _game_ids(cols: _Columns, n: int) -> list[bytes | None]:

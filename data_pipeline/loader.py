@@ -77,7 +77,7 @@ def select_games(spec: LoaderSpec) -> dict[str, np.ndarray]:
 class GameSource:
     """Random-access source of the selected games' token arrays (uint8); readers open lazily in each process."""
 
-    def __init__(self, data_dir: str, shard_ids: np.ndarray, record_ids: np.ndarray):
+    def __init__(self, data_dir: str, shard_ids: np.ndarray, record_ids: np.ndarray) -> None:
         self._data_dir = str(data_dir)
         self._shard = shard_ids.astype(np.int32)
         self._record = record_ids.astype(np.int64)
@@ -93,7 +93,7 @@ class GameSource:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state, _lock=threading.Lock())
 
-    def _reader(self, shard: int):
+    def _reader(self, shard: int) -> Any:
         """One reader per shard, shared by the prefetch threads (ArrayRecord readers are thread-safe)."""
         with self._lock:
             reader = self._readers.get(shard)
@@ -106,9 +106,10 @@ class GameSource:
             return reader
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return self._getitems([i])[0]
+        return self.read_many([i])[0]
 
-    def _getitems(self, indices: list[int]) -> list[np.ndarray]:
+    def read_many(self, indices: list[int]) -> list[np.ndarray]:
+        """The token arrays of the games at these positions, in order: one batched ArrayRecord read per shard."""
         idx = np.asarray(indices, dtype=np.int64)
         out: list[np.ndarray | None] = [None] * len(indices)
         shard_of = self._shard[idx]
@@ -130,7 +131,7 @@ class GameBlocks(grain.MapDataset):
     """
 
     def __init__(self, source: GameSource, seed: int, process_index: int, process_count: int,
-                 num_epochs: int | None):
+                 num_epochs: int | None) -> None:
         super().__init__()
         self._source, self._seed = source, seed
         self._pi, self._pc = process_index, process_count
@@ -165,18 +166,18 @@ class GameBlocks(grain.MapDataset):
                 self._orders[epoch] = order
             return order
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> list[np.ndarray] | grain.MapDataset:
         if isinstance(index, slice):
             return self.slice(index)
         epoch, block = divmod(index, self._blocks_per_epoch)
         positions = self._order(epoch)[block * GAMES_PER_READ: (block + 1) * GAMES_PER_READ]
-        return self._source._getitems(positions.tolist())
+        return self._source.read_many(positions.tolist())
 
 
 class _PackIterator(grain.DatasetIterator):
     """Rows of seq_len + 1 tokens from a stream of game blocks; its state is a position in that stream."""
 
-    def __init__(self, parent: grain.DatasetIterator, seq_len: int, packing: str):
+    def __init__(self, parent: grain.DatasetIterator, seq_len: int, packing: str) -> None:
         super().__init__(parent)
         self._L = seq_len
         self._pad = packing == "pad"
@@ -200,39 +201,45 @@ class _PackIterator(grain.DatasetIterator):
         self._offset = 0
 
     def __next__(self) -> dict[str, np.ndarray]:
-        L = self._L
-        row = np.full(L + 1, PAD_ID, dtype=np.int32)
-        mask = np.zeros(L, dtype=np.float32)
-        if self._pad:
-            filled = 0
-            while filled < L + 1:
-                try:
-                    game = self._current()
-                except StopIteration:
-                    if filled:
-                        break
-                    raise
-                n = min(game.size, L + 1)
-                if filled and filled + n > L + 1:
-                    break
-                row[filled:filled + n] = game[:n]
-                filled += n
-                self._advance_game()
-            mask[: filled - 1] = 1.0
-        else:
-            filled = 0
-            while filled < L:
-                game = self._current()
-                take = min(game.size - self._offset, L - filled)
-                row[filled:filled + take] = game[self._offset:self._offset + take]
-                filled += take
-                self._offset += take
-                if self._offset == game.size:
-                    self._advance_game()
-            game = self._current()  # the row's last target is the next row's first input
-            row[L] = game[self._offset]
-            mask[:] = 1.0
+        row = np.full(self._L + 1, PAD_ID, dtype=np.int32)
+        mask = np.zeros(self._L, dtype=np.float32)
+        targets = self._fill_whole_games(row) if self._pad else self._fill_stream(row)
+        mask[:targets] = 1.0
         return {"inputs": row[:-1], "targets": row[1:], "loss_mask": mask}
+
+    def _fill_stream(self, row: np.ndarray) -> int:
+        """Packing "concat": the next L + 1 tokens of the game stream, cutting games anywhere; the row's last token stays
+        under the cursor, as the next row's first input. Returns the targets that count (all L)."""
+        L, filled = self._L, 0
+        while filled < L:
+            game = self._current()
+            take = min(game.size - self._offset, L - filled)
+            row[filled:filled + take] = game[self._offset:self._offset + take]
+            filled += take
+            self._offset += take
+            if self._offset == game.size:
+                self._advance_game()
+        row[L] = self._current()[self._offset]
+        return L
+
+    def _fill_whole_games(self, row: np.ndarray) -> int:
+        """Packing "pad": whole games while they fit (a game longer than the row keeps its first L + 1 tokens), the rest
+        padding. Returns the targets that count: every real token after the first."""
+        L, filled = self._L, 0
+        while filled < L + 1:
+            try:
+                game = self._current()
+            except StopIteration:
+                if filled:  # the data ended: this last row is only partly filled
+                    break
+                raise
+            n = min(game.size, L + 1)
+            if filled and filled + n > L + 1:
+                break
+            row[filled:filled + n] = game[:n]
+            filled += n
+            self._advance_game()
+        return filled - 1
 
     def get_state(self) -> dict[str, Any]:
         return {"parent": self._block_state, "game": self._game, "offset": self._offset}
@@ -249,7 +256,7 @@ class _PackIterator(grain.DatasetIterator):
 
 
 class _PackDataset(grain.IterDataset):
-    def __init__(self, parent: grain.IterDataset, seq_len: int, packing: str):
+    def __init__(self, parent: grain.IterDataset, seq_len: int, packing: str) -> None:
         super().__init__(parent)
         self._L = seq_len
         self._packing = packing

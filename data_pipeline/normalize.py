@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from data_pipeline.reasons import KEPT, NAME_OF_CODE, Reason
 from data_pipeline.tokenizer import CHAR32_VOCAB
 
 SEP = b"\x00"  # separates games in a joined buffer; never occurs in PGN text
@@ -28,24 +29,23 @@ _NAG = re.compile(rb"\$\d+")
 _BLACK_MOVE_NUMBER = re.compile(rb"\d+\.\.\. ?")
 _SPACES = re.compile(rb"  +")
 _RESULTS = (b"1-0", b"0-1", b"1/2-1/2", b"*")
-_REASONS = (None, "outside_vocab", "empty_movetext", "unparsable_movetext", "bad_move_numbers")
 _MAX_VARIATION_DEPTH = 64
-_BATCH = 2048  # games cleaned together: large enough to amortize each pass, small enough to stay in cache
+GAMES_PER_BATCH = 2048  # games cleaned together: large enough to amortize each pass, small enough to stay in cache
 
 # One SAN move: pawn move (capture, promotion), piece move (with disambiguation), or castling; then an
 # optional check/mate sign. Piece moves try the longest form first: the possessive repeats below never
 # backtrack into a finished move, so `Qg1h2` must not stop at `Qg1`.
-_SAN = (rb"(?:[a-h](?:[1-8](?:=[NBRQ])?|x[a-h][1-8](?:=[NBRQ])?)"
+SAN = (rb"(?:[a-h](?:[1-8](?:=[NBRQ])?|x[a-h][1-8](?:=[NBRQ])?)"
         rb"|[NBRQK](?:[a-h][1-8]x?[a-h][1-8]|[a-h1-8]x?[a-h][1-8]|x[a-h][1-8]|[a-h][1-8])|O-O(?:-O)?)[+#]?")
 # Move numbers before every White move only, strictly alternating White/Black; a NUL after each game.
 # Possessive repeats: each White-Black-number step is self-delimiting, so the engine never needs to backtrack.
-_GAME = re.compile(rb"(?:1\." + _SAN + rb"(?: " + _SAN + rb" [1-9]\d*\." + _SAN + rb")*+(?: " + _SAN + rb")?+)?+\x00")
+_GAME = re.compile(rb"(?:1\." + SAN + rb"(?: " + SAN + rb" [1-9]\d*\." + SAN + rb")*+(?: " + SAN + rb")?+)?+\x00")
 _VOCAB_BYTES = CHAR32_VOCAB.encode("ascii")
 
 
 def _shape_table() -> bytes:
     """Byte -> its class in the SAN grammar: a-h -> a, 1-8 -> 1, NBRQ -> N; separators and other SAN/number
-    symbols stay; anything else -> `?`. A token's shape decides exactly whether `_SAN` accepts it."""
+    symbols stay; anything else -> `?`. A token's shape decides exactly whether `SAN` accepts it."""
     table = bytearray(b"?" * 256)
     for ch in b" \x00#+-.09=KOx":
         table[ch] = ch
@@ -55,8 +55,8 @@ def _shape_table() -> bytes:
     return bytes(table)
 
 
-def _token_shapes() -> list[bytes]:
-    """Every shape `_SAN` accepts, and those of move numbers `[1-9]\\d*.` up to 4 digits (longer: regex path)."""
+def token_shapes() -> list[bytes]:
+    """Every shape `SAN` accepts, and those of move numbers `[1-9]\\d*.` up to 4 digits (longer: regex path)."""
     pieces = [p + body for p in (b"N", b"K")
               for body in (b"a1", b"xa1", b"aa1", b"1a1", b"axa1", b"1xa1", b"a1a1", b"a1xa1")]
     sans = [m + c for m in [b"a1", b"a1=N", b"axa1", b"axa1=N", *pieces, b"O-O", b"O-O-O"] for c in (b"", b"+", b"#")]
@@ -80,10 +80,15 @@ def _perfect_hash(words: list[int], bits: int = 12) -> tuple[int, np.ndarray]:
 
 
 _SHAPE = _shape_table()
-_SHAPE_MULT, _SHAPE_TABLE = _perfect_hash([int.from_bytes(s, "little") for s in _token_shapes()])
+_SHAPE_MULT, _SHAPE_TABLE = _perfect_hash([int.from_bytes(s, "little") for s in token_shapes()])
 _SHAPE_SHIFT = np.uint64(64 - 12)
 # Low `length` bytes of a little-endian word; tokens of 8+ bytes get 0, which is no shape.
 _LENGTH_MASK = np.array([(1 << 8 * n) - 1 for n in range(8)] + [0], np.uint64)
+
+
+def token_shape(token: bytes) -> bytes:
+    """The token's shape (`Nf3` -> `Na1`): `SAN` accepts a token exactly when its shape is in `token_shapes()`."""
+    return token.translate(_SHAPE)
 
 
 def split_games(text: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
@@ -197,8 +202,8 @@ def normalize_movetexts(movetexts: list[bytes]) -> list[tuple[bytes | None, str 
     `unparsable_movetext` (not SAN moves alternating after `N.` numbers), `bad_move_numbers`.
     """
     out: list[tuple[bytes | None, str | None, int]] = []
-    for i in range(0, len(movetexts), _BATCH):  # cache-sized batches: ~2x faster than one huge buffer
-        out += _normalize_batch(movetexts[i:i + _BATCH])
+    for i in range(0, len(movetexts), GAMES_PER_BATCH):  # cache-sized batches: ~2x faster than one huge buffer
+        out += _normalize_batch(movetexts[i:i + GAMES_PER_BATCH])
     return out
 
 
@@ -209,13 +214,8 @@ def _normalize_batch(movetexts: list[bytes]) -> list[tuple[bytes | None, str | N
     buf = buf.translate(_WS_TO_SPACE, b"!?")  # `!`/`?` annotations deleted in the same C pass
     if b"{" in buf or b"..." in buf:
         buf = _strip_comments(buf)
-    for _ in range(_MAX_VARIATION_DEPTH):
-        if b"(" not in buf:
-            break
-        new = _VARIATION.sub(b" ", buf)
-        if new == buf:  # an unbalanced parenthesis: that game fails the grammar check below
-            break
-        buf = new
+    if b"(" in buf:
+        buf = _strip_variations(buf)
     if b"$" in buf:
         buf = _NAG.sub(b"", buf)
     if b"  " in buf:
@@ -225,6 +225,18 @@ def _normalize_batch(movetexts: list[bytes]) -> list[tuple[bytes | None, str | N
     if len(transcripts) != len(movetexts):
         raise ValueError("a movetext contained a NUL byte")
     return _check(SEP.join(transcripts) + SEP, transcripts)
+
+
+def _strip_variations(buf: bytes) -> bytes:
+    """Replace each `(...)` variation by a space, innermost first, up to _MAX_VARIATION_DEPTH levels of nesting."""
+    for _ in range(_MAX_VARIATION_DEPTH):
+        if b"(" not in buf:
+            break
+        new = _VARIATION.sub(b" ", buf)
+        if new == buf:  # an unbalanced parenthesis: that game fails the grammar check later
+            break
+        buf = new
+    return buf
 
 
 def _trim_games(buf: bytes) -> list[bytes]:
@@ -256,34 +268,58 @@ def _strip_comments(buf: bytes) -> bytes:
     (which leave an unclosed `{` for the vocabulary check to reject).
     """
     a = np.frombuffer(buf, np.uint8)
+    padded = np.frombuffer(bytes(8) + buf + bytes(8), np.uint8)  # index i of `a` is i + 8 here
+    comments = _comment_spans(a, padded)
+    if comments is None:
+        return _strip_comments_by_regex(buf)
+    numbers = _black_number_spans(a, padded)
+    out = a[_outside_spans(comments, numbers, a.size)].tobytes()
+    if out.count(SEP) != buf.count(SEP):  # a span swallowed a game boundary
+        return _strip_comments_by_regex(buf)
+    return out
+
+
+def _strip_comments_by_regex(buf: bytes) -> bytes:
+    return _BLACK_MOVE_NUMBER.sub(b"", _BRACE_COMMENT.sub(b" ", buf))
+
+
+def _comment_spans(a: np.ndarray, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """[begin, end) of each `{...}` comment, sorted and disjoint; None when braces nest or do not pair up.
+
+    A comment between spaces takes the space after it along, leaving one separator: `e4 { c } e5` -> `e4 e5`.
+    """
     high = np.flatnonzero(a >= ord("{"))  # one pass for `{` and `}` (and rare `|`, `~`, non-ASCII bytes)
     opens, closes = high[a[high] == ord("{")], high[a[high] == ord("}")]
     if opens.size != closes.size or not (opens < closes).all() or not (closes[:-1] < opens[1:]).all():
-        return _BLACK_MOVE_NUMBER.sub(b"", _BRACE_COMMENT.sub(b" ", buf))
-    padded = np.frombuffer(bytes(8) + buf + bytes(8), np.uint8)  # index i of `a` is i + 8 here
-    # A comment between spaces takes the space after it along, leaving one separator: `e4 { c } e5` -> `e4 e5`.
-    comment_ends = closes + 1 + ((padded[opens + 7] == ord(" ")) & (padded[closes + 9] == ord(" ")))
-    # Black move numbers: a run of digits, then `...`, then an optional space.
+        return None
+    return opens, closes + 1 + ((padded[opens + 7] == ord(" ")) & (padded[closes + 9] == ord(" ")))
+
+
+def _black_number_spans(a: np.ndarray, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[begin, end) of each Black move number: a run of up to 6 digits, then `...`, then an optional space."""
     dots = np.flatnonzero(a == ord("."))
     dots3 = dots[(padded[dots + 9] == ord(".")) & (padded[dots + 10] == ord("."))]
     starts = dots3.copy()
     for _ in range(6):
         prev = padded[starts + 7]
         starts -= (prev >= ord("0")) & (prev <= ord("9")) & (starts > 0)
-    ends = dots3 + 3 + (padded[dots3 + 11] == ord(" "))
-    if (starts[1:] < ends[:-1]).any():  # overlapping `....` runs: count nesting depth instead
-        step = np.zeros(a.size + 1, np.int8)  # +1 where a span starts, -1 where one ends; positions distinct
-        step[opens] += 1                      # within each index array (see the span ends above)
-        step[starts] += 1
-        step[comment_ends] -= 1
-        step[ends] -= 1
-        keep = np.cumsum(step[:-1], dtype=np.int8) == 0
-    else:  # comments are disjoint, and so are numbers: each set of spans is one run-length mask
-        keep = _outside(opens, comment_ends, a.size) & _outside(starts, ends, a.size)
-    out = a[keep].tobytes()
-    if out.count(SEP) != buf.count(SEP):  # a span swallowed a game boundary
-        return _BLACK_MOVE_NUMBER.sub(b"", _BRACE_COMMENT.sub(b" ", buf))
-    return out
+    return starts, dots3 + 3 + (padded[dots3 + 11] == ord(" "))
+
+
+def _outside_spans(comments: tuple[np.ndarray, np.ndarray], numbers: tuple[np.ndarray, np.ndarray],
+                   size: int) -> np.ndarray:
+    """Mask of the bytes outside every comment and every number span."""
+    (opens, comment_ends), (starts, ends) = comments, numbers
+    if not (starts[1:] < ends[:-1]).any():  # comments are disjoint, and so are numbers: two run-length masks
+        return _outside(opens, comment_ends, size) & _outside(starts, ends, size)
+    # Overlapping `....` runs: count nesting depth instead. +1 where a span starts, -1 where one ends;
+    # positions are distinct within each index array (see the span ends above).
+    step = np.zeros(size + 1, np.int8)
+    step[opens] += 1
+    step[starts] += 1
+    step[comment_ends] -= 1
+    step[ends] -= 1
+    return np.cumsum(step[:-1], dtype=np.int8) == 0
 
 
 def _outside(begin: np.ndarray, end: np.ndarray, size: int) -> np.ndarray:
@@ -300,7 +336,7 @@ def _grammar_fast(joined: bytes, starts: np.ndarray) -> np.ndarray:
 
     Each White move number is split off as its own token (`12.Nf3` -> `12.` `Nf3`), so a game must read
     number, move, move, number, move, move, ... ending on a move, with `1.` first; every token's shape must be
-    one `_token_shapes` lists (looked up through a perfect hash of its bytes as one 64-bit word). False means
+    one `token_shapes` lists (looked up through a perfect hash of its bytes as one 64-bit word). False means
     "ask the regex" (rare forms like 5-digit move numbers land there too), so the verdict is always `_GAME`'s.
     """
     shaped = joined.translate(_SHAPE).replace(b".", b". ")
@@ -327,24 +363,45 @@ def _grammar_fast(joined: bytes, starts: np.ndarray) -> np.ndarray:
 
 
 def _check(joined: bytes, transcripts: list[bytes]) -> list[tuple[bytes | None, str | None, int]]:
-    """Vocabulary, grammar and move numbers of all games at once (NumPy over the joined bytes)."""
-    n = len(transcripts)
+    """Vocabulary, grammar and move numbers of all games at once (NumPy over the joined bytes).
+
+    Each game keeps the first reason that applies, in this order: outside_vocab, empty_movetext,
+    unparsable_movetext, bad_move_numbers.
+    """
     a = np.frombuffer(joined, np.uint8)
     ends = np.flatnonzero(a == 0)
     starts = np.concatenate([[0], ends[:-1] + 1])
-    reason = np.zeros(n, np.int8)  # index into _REASONS; 0 = kept
+    code = _vocabulary_codes(joined, transcripts)
+    code[(code == KEPT) & (ends == starts)] = Reason.empty_movetext
+    _mark_grammar_errors(joined, transcripts, starts, code)
+    code[(code == KEPT) & _bad_move_numbers(a, ends)] = Reason.bad_move_numbers
+    plies = np.diff(np.searchsorted(np.flatnonzero(a == ord(" ")), ends), prepend=0) + 1
+    return [(t, None, p) if c == KEPT else (None, NAME_OF_CODE[c], 0)
+            for t, c, p in zip(transcripts, code.tolist(), plies.tolist())]
+
+
+def _vocabulary_codes(joined: bytes, transcripts: list[bytes]) -> np.ndarray:
+    """int8 reason code per game: outside_vocab where a symbol is outside the vocabulary (or is `;`), else KEPT."""
+    code = np.full(len(transcripts), KEPT, np.int8)
     if joined.translate(None, _VOCAB_BYTES + SEP) or b";" in joined:
         for i, t in enumerate(transcripts):
             if t.translate(None, _VOCAB_BYTES) or b";" in t:
-                reason[i] = 1
-    reason[(reason == 0) & (ends == starts)] = 2
-    for i in np.flatnonzero((reason == 0) & ~_grammar_fast(joined, starts)).tolist():
-        if not _GAME.match(transcripts[i] + SEP):
-            reason[i] = 2 if transcripts[i] in _RESULTS else 3  # a movetext that is only a result is empty
-    # Move numbers: the digits before each `.`, which must count 1, 2, 3, ... within each game.
+                code[i] = Reason.outside_vocab
+    return code
+
+
+def _mark_grammar_errors(joined: bytes, transcripts: list[bytes], starts: np.ndarray, code: np.ndarray) -> None:
+    """Set the code of each still-kept game `_GAME` rejects; only games `_grammar_fast` cannot vouch for meet it."""
+    for i in np.flatnonzero((code == KEPT) & ~_grammar_fast(joined, starts)).tolist():
+        if not _GAME.match(transcripts[i] + SEP):  # a movetext that is only a result is empty
+            code[i] = Reason.empty_movetext if transcripts[i] in _RESULTS else Reason.unparsable_movetext
+
+
+def _bad_move_numbers(a: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per game: do the digits before its `.`s fail to count 1, 2, 3, ...? (a: the joined bytes; ends: its NULs)"""
     dots = np.flatnonzero(a == ord("."))
     dots_per_game = np.diff(np.searchsorted(dots, ends), prepend=0)
-    game_of_dot = np.repeat(np.arange(n), dots_per_game)
+    game_of_dot = np.repeat(np.arange(ends.size), dots_per_game)
     value = np.zeros(dots.size, np.int64)
     scale, digits_left = 1, np.ones(dots.size, bool)
     padded = np.concatenate([np.zeros(8, np.uint8), a])
@@ -354,12 +411,9 @@ def _check(joined: bytes, transcripts: list[bytes]) -> list[tuple[bytes | None, 
         value += np.where(digits_left, (c - 48) * scale, 0)
         scale *= 10
     rank = np.arange(dots.size) - np.repeat(np.cumsum(dots_per_game) - dots_per_game, dots_per_game) + 1
-    bad = np.zeros(n, bool)
+    bad = np.zeros(ends.size, bool)
     bad[game_of_dot[value != rank]] = True
-    reason[(reason == 0) & bad] = 4
-    spaces = np.diff(np.searchsorted(np.flatnonzero(a == ord(" ")), ends), prepend=0)
-    return [(t, None, p) if r == 0 else (None, _REASONS[r], 0)
-            for t, r, p in zip(transcripts, reason.tolist(), (spaces + 1).tolist())]
+    return bad
 
 
 def normalize_movetext(movetext: bytes | str) -> bytes:

@@ -7,6 +7,7 @@ looks finished.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import pathlib
@@ -14,6 +15,8 @@ import struct
 
 import numpy as np
 from array_record.python import array_record_module
+
+import safeio
 
 RECORD_HEADER = struct.Struct("<HHBBH")
 RECORD_FORMAT = "header <HHBBH (white_elo, black_elo, result 0=1-0/1=0-1/2=draw, time_control, plies) + uint8 tokens"
@@ -28,6 +31,7 @@ CUTOFFS = tuple(range(800, 2500, 100))
 
 
 def decode_record(record: bytes) -> tuple[tuple[int, int, int, int, int], np.ndarray]:
+    """A record -> ((white_elo, black_elo, result, time control, plies), token ids)."""
     return RECORD_HEADER.unpack_from(record), np.frombuffer(record, np.uint8, offset=RECORD_HEADER.size)
 
 
@@ -46,11 +50,10 @@ def index_path(data_dir: str | os.PathLike, number: int) -> pathlib.Path:
 class ShardWriter:
     """Writes one shard under temporary names; `finalize` renames records first, then the index (the marker)."""
 
-    def __init__(self, data_dir: str | os.PathLike, number: int):
+    def __init__(self, data_dir: str | os.PathLike, number: int) -> None:
         self.number = number
         self.final_records, self.final_index = record_path(data_dir, number), index_path(data_dir, number)
         self.tmp_records = self.final_records.with_name(self.final_records.name + ".tmp")
-        self.tmp_index = self.final_index.with_name(self.final_index.name + ".tmp")
         self._writer = array_record_module.ArrayRecordWriter(str(self.tmp_records), WRITER_OPTIONS)
         self._rows: list[tuple[int, ...]] = []
 
@@ -63,13 +66,14 @@ class ShardWriter:
             rows.append((white, black, result, tc, plies, split, len(tokens)))
 
     def finalize(self, meta: dict) -> None:
+        """Close the records and move them into place, then write the index (with `meta`): the shard is done."""
         self._writer.close()
         table = np.asarray(self._rows, dtype=np.int64).reshape(-1, len(INDEX_FIELDS))
         arrays = {k: table[:, i].astype(dt) for i, (k, dt) in enumerate(INDEX_FIELDS.items())}
-        with open(self.tmp_index, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
-        os.replace(self.tmp_records, self.final_records)
-        os.replace(self.tmp_index, self.final_index)
+        index = io.BytesIO()
+        np.savez(index, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+        os.replace(self.tmp_records, self.final_records)  # written by ArrayRecord under its temporary name
+        safeio.write_bytes_atomic(self.final_index, index.getvalue())
 
 
 def load_shard_index(data_dir: str | os.PathLike, number: int) -> tuple[dict[str, np.ndarray], dict]:
@@ -113,16 +117,23 @@ def summarize(index: dict[str, np.ndarray], cutoffs: tuple[int, ...] = CUTOFFS) 
     return out
 
 
-def write_json_atomic(path: pathlib.Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-
-
 def read_manifest(data_dir: str | os.PathLike) -> dict:
-    """The parsed manifest.json of a built data directory (clear error when the build has not finished)."""
+    """The parsed manifest.json of a built data directory: the one way every part of the project reads it.
+
+    Raises FileNotFoundError naming the path when the build has not finished (the manifest is written last),
+    and ValueError naming the path when the file is not a JSON object (corrupt or edited by hand); both say how
+    to fix it.
+    """
     path = pathlib.Path(data_dir) / MANIFEST
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: build the shards first with "
-                                f"`transcend data build --source FILE.pgn.zst --out {data_dir}` (or finish that build)")
-    return json.loads(path.read_text())
+    rebuild = f"`transcend data build --source FILE.pgn.zst --out {data_dir}`"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: build the shards first with {rebuild} (or finish that build)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): the manifest is corrupt; rerun the build that made it, "
+                         f"{rebuild} (finished shards are reused)") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} holds a JSON {type(manifest).__name__}, not the manifest's object: rerun the build "
+                         f"that made it, {rebuild} (finished shards are reused)")
+    return manifest

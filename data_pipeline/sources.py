@@ -23,7 +23,7 @@ _LICHESS_SPEC = re.compile(r"lichess:(\d{4})-(\d{2})")
 class StreamError(Exception):
     """A compressed stream ended early or is corrupt; names the file and the byte offset."""
 
-    def __init__(self, path: str, offset: int, why: str):
+    def __init__(self, path: str, offset: int, why: str) -> None:
         super().__init__(f"{path}: {why} at byte {offset} of the compressed file; games before it are kept. "
                          f"Re-download or repair the file, then rerun the build (finished shards are reused).")
         self.path, self.offset, self.why = path, offset, why

@@ -28,7 +28,7 @@ class Tokenizer(Protocol):
 class CharTokenizer:
     """One token per character of the transcript; `;` opens every game."""
 
-    def __init__(self, vocab: str = CHAR32_VOCAB, name: str = "char32"):
+    def __init__(self, vocab: str = CHAR32_VOCAB, name: str = "char32") -> None:
         if len(set(vocab)) != len(vocab):
             raise ValueError(f"tokenizer {name!r}: vocabulary has repeated symbols")
         self.name = name

@@ -230,3 +230,37 @@ def _tops(text: str) -> list[int]:
         if h.get("WhiteElo", "").isdigit() and h.get("BlackElo", "").isdigit() and h.get("Result") != "*":
             tops.append(max(int(h["WhiteElo"]), int(h["BlackElo"])))
     return tops
+
+
+def test_build_reports_on_stderr_through_logging(tmp_path, capsys):
+    """`transcend data build` shows the library's log lines as it always printed them: `built ...`, `warning: ...`."""
+    text, _ = pgn.random_pgn(60, seed=9)
+    src = tmp_path / "in.pgn"
+    src.write_text(text)
+    args = ["build", "--source", str(src), "--out", str(tmp_path / "out"), "--workers", "1", "--shard-mb", "0.002"]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert f"built {tmp_path / 'out'}: " in err and "(0 finished shards reused)" in err
+    n_shards = read_manifest(tmp_path / "out")["shards"]
+    assert n_shards > 2
+    src.write_text(text[: text.index("\n\n[Event") + 2])  # the source is cut to its first game: one shard
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {tmp_path / 'out'} holds {n_shards - 1} shard(s) past this build's 1 (shard-00001" in err
+    assert read_manifest(tmp_path / "out")["shards"] == 1
+
+    rng = random.Random(1)
+    (tmp_path / "bad.pgn").write_text(pgn.game_text(pgn.lichess_headers(rng, 1000, 1000, "1-0"), "1-0"))
+    assert cli.main(["build", "--source", str(tmp_path / "bad.pgn"), "--out", str(tmp_path / "none")]) == 0
+    assert f"warning: no game was kept from ['{tmp_path / 'bad.pgn'}']" in capsys.readouterr().err
+
+
+def test_read_manifest_names_the_path_when_missing_or_corrupt(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'manifest.json'} not found: build the shards first"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"shards": 3, "cou')  # cut mid-write by hand
+    with pytest.raises(ValueError, match=f"{tmp_path / 'manifest.json'} is not valid JSON"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a JSON list, not the manifest's object"):
+        read_manifest(tmp_path)

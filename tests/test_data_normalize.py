@@ -157,8 +157,8 @@ def test_shape_table_matches_the_san_regex():
     import random
     import re
 
-    san = re.compile(normalize._SAN)
-    shapes = {s for s in normalize._token_shapes() if not s.endswith(b".")}
+    san = re.compile(normalize.SAN)
+    shapes = {s for s in normalize.token_shapes() if not s.endswith(b".")}
     rep = {ord("a"): b"abcdefgh", ord("1"): b"12345678", ord("N"): b"NBRQ"}
     rng = random.Random(0)
     for shape in shapes:
@@ -168,12 +168,12 @@ def test_shape_table_matches_the_san_regex():
     alphabet = b"abcdefgh12345678NBRQKOx=+#-09"
     for _ in range(20000):
         token = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
-        assert bool(san.fullmatch(token)) == (token.translate(normalize._SHAPE) in shapes), token
+        assert bool(san.fullmatch(token)) == (normalize.token_shape(token) in shapes), token
 
 
 def test_batches_give_the_same_answers_as_one_game_at_a_time():
     texts = [m.encode() for m, _ in GOLDEN] + [b"1. e4 { open", b"1. e4 (1. d4", b"", b"1-0", b"1. e4 1... e5"]
-    many = [texts[i % len(texts)] for i in range(2 * normalize._BATCH + 7)]
+    many = [texts[i % len(texts)] for i in range(2 * normalize.GAMES_PER_BATCH + 7)]
     assert normalize.normalize_movetexts(many) == [normalize.normalize_movetexts([t])[0] for t in many]
 
 
@@ -219,4 +219,4 @@ def test_chunk_header_checks_equal_the_per_game_checks(spec):
 def test_validation_flags_equal_zlib_crc32_split():
     keys = [bytes([i, 255 - i, 7, i * 3 % 256, 9, 1, 2, i]) for i in range(256)] + [b"[Event \"x\"]\n\n1. e4 1-0"]
     for fraction in (0.01, 0.5):
-        assert build._validation_flags(keys, fraction) == [int(build.is_validation(k, fraction)) for k in keys]
+        assert build.validation_flags(keys, fraction) == [int(build.is_validation(k, fraction)) for k in keys]

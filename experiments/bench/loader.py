@@ -1,13 +1,17 @@
 """Loader benchmark: packed training tokens per second from shards, in one process (no Grain workers).
 
-    python -m experiments.bench loader [--data DIR] [--seconds 10] [--seq-len 1024] [--batch-size 32]
+    python -m experiments.bench loader [--data DIR | --source FILES...|synthetic] [--seconds 10] [--seq-len 1024]
+                                       [--batch-size 32]
 
-Without --data it builds shards from the shared Lichess sample into a temporary directory first.
+Without --data it first builds shards into a temporary directory from the PGN `--source` names: by default the
+shared Lichess sample when it is there, else random-play games (the ingest bench's generator). The JSON's `data`
+and `source` say which.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import pathlib
 import platform
@@ -18,8 +22,7 @@ import time
 
 from data_pipeline import LoaderSpec, make_dataset, read_manifest
 from data_pipeline import build as build_mod
-
-SHARED = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lichess"
+from experiments.bench.ingest import SHARED, SYNTHETIC, random_pgn, source_paths, synthetic_label
 
 
 def _cpu_s() -> float:
@@ -42,23 +45,41 @@ def _measure(spec: LoaderSpec, seconds: float) -> tuple[float, float, float, int
     return tokens / wall, rows / wall, tokens / cpu, batches
 
 
+def _build_shards(source: list[str] | None, synthetic_games: int, tmp: pathlib.Path) -> tuple[str, str, list[str]]:
+    """Shards in tmp from the PGN files `source` names, or from random-play games -> (data dir, data kind, sources)."""
+    paths = source_paths(source)
+    if paths is None:
+        src = tmp / "synthetic.pgn"
+        src.write_bytes(random_pgn(synthetic_games))
+        paths, kind, described = [src], SYNTHETIC, [synthetic_label(synthetic_games)]
+    else:
+        kind, described = "pgn files" if source else "shared sample", [str(p) for p in paths]
+    data = str(tmp / "data")
+    build_mod.build(build_mod.BuildConfig(sources=tuple(map(str, paths)), out_dir=data, workers=1))
+    return data, kind, described
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.bench loader", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=None, help="a built data directory (default: build the shared sample)")
+    p.add_argument("--data", default=None, help="a built data directory (default: build one from --source)")
+    p.add_argument("--source", nargs="+", default=None,
+                   help=f"PGN files or a directory of *.pgn.zst to build from, or `{SYNTHETIC}` (default: the shared "
+                        f"sample at {SHARED} when present, else {SYNTHETIC})")
+    p.add_argument("--synthetic-games", type=int, default=2000, help="random-play games generated for the synthetic sample")
     p.add_argument("--seconds", type=float, default=10.0, help="time per packing mode")
     p.add_argument("--seq-len", type=int, default=1024)
     p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
-        data = args.data
+        data, kind, source = args.data, "built data directory", [args.data]
         if data is None:
-            srcs = sorted(SHARED.glob("*.pgn.zst"))
-            if not srcs:
-                print(f"no --data and no shared sample at {SHARED}", file=sys.stderr)
+            try:
+                data, kind, source = _build_shards(args.source, args.synthetic_games, pathlib.Path(tmp))
+            except FileNotFoundError as e:
+                print(f"python -m experiments.bench loader: {e}", file=sys.stderr)
                 return 2
-            data = str(pathlib.Path(tmp) / "data")
-            build_mod.build(build_mod.BuildConfig(sources=tuple(map(str, srcs)), out_dir=data, workers=1))
         m = read_manifest(data)
         print(f"data: {data}: {m['games']['train']:,} train games, {m['tokens']['train']:,} tokens, {m['shards']} shards")
         results = {}
@@ -76,5 +97,6 @@ def main(argv: list[str]) -> int:
                       "pad_tokens_per_s": round(results["pad"][0]), "pad_tokens_per_cpu_s": round(results["pad"][1]),
                       "load_average": round(load, 2), "cores_on_machine": os.cpu_count(), "seq_len": args.seq_len,
                       "batch_size": args.batch_size, "processes": 1, "worker_count": 0, "seconds": args.seconds,
+                      "data": kind, "source": source, "train_games": m["games"]["train"],
                       "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}))
     return 0
