@@ -10,19 +10,23 @@ from __future__ import annotations
 import logging
 import pathlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
 from jaxformer.config import CheckpointConfig, RunConfig
+from jaxformer.rundir import RunDir
+
+if TYPE_CHECKING:
+    from jaxformer.model import Transformer
 
 log = logging.getLogger(__name__)
 
-CKPT_SUBDIR = "checkpoints"
 _FINISHED_MARKER = "_CHECKPOINT_METADATA"
 
 
@@ -32,7 +36,7 @@ class CheckpointError(RuntimeError):
 
 def checkpoint_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
     # Orbax wants absolute paths; run directories are given relative to wherever the command runs.
-    return pathlib.Path(run_dir).resolve() / CKPT_SUBDIR
+    return RunDir(pathlib.Path(run_dir).resolve()).checkpoints
 
 
 def list_complete_steps(run_dir: str | pathlib.Path) -> list[int]:
@@ -47,17 +51,12 @@ def list_complete_steps(run_dir: str | pathlib.Path) -> list[int]:
     return sorted(steps)
 
 
-def abstract_like(tree: Any, shardings: Any) -> Any:
-    """ShapeDtypeStructs carrying the target shardings: what Orbax restores into."""
-    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings)
-
-
 def _restore_params(step_dir: pathlib.Path, target: Any) -> Any:
     with ocp.StandardCheckpointer() as ckptr:
         return ckptr.restore(step_dir / "params", target)
 
 
-def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> tuple[nnx.Module, int, RunConfig]:
+def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> tuple[Transformer, int, RunConfig]:
     """Model from RUN/config.json with params of `step` (default: latest complete) on the default CPU device.
 
     Read-only: never creates or deletes anything in the run directory.
@@ -66,8 +65,7 @@ def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> 
         Transformer,  # local: keeps this module light for list_complete_steps users
     )
 
-    run_dir = pathlib.Path(run_dir)
-    cfg_path = run_dir / "config.json"
+    cfg_path = RunDir(run_dir).config
     if not cfg_path.is_file():
         raise CheckpointError(f"{cfg_path} not found: {run_dir} is not a run directory written by `transcend train`")
     cfg = RunConfig.from_json(cfg_path.read_text())
@@ -132,15 +130,14 @@ class RunCheckpointer:
                         items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
                     out = self.manager.restore(step, args=ocp.args.Composite(**items))
             except Exception as e:  # noqa: BLE001 - any failure means this step is unusable; try the previous
-                log.error("checkpoint step %d in %s is unreadable (%s: %s); falling back to the previous one",
-                          step, self.root, type(e).__name__, str(e)[:300])
-                print(f"WARNING: checkpoint step {step} is unreadable ({type(e).__name__}); trying the previous one")
+                log.warning("checkpoint step %d is unreadable (%s: %s); trying the previous one in %s",
+                            step, type(e).__name__, str(e)[:300], self.root)
                 if data_iter is not None:
                     data_iter.set_state(data_state)  # a failed restore may have moved the iterator already
                 self._set_aside(step)
                 continue
             ts = out.train_state
-            rng = jax.random.wrap_key_data(np.asarray(ts["rng"]), impl=jax.random.key_impl(rng_template))
+            rng = jax.random.wrap_key_data(jnp.asarray(ts["rng"]), impl=jax.random.key_impl(rng_template))
             return int(ts["step"]), out.params, ts["opt_state"], rng
         return None
 
@@ -150,11 +147,8 @@ class RunCheckpointer:
             src = self.root / str(step)
             dst = self.root / f"{step}.unreadable-{int(time.time())}"
             src.rename(dst)
-            print(f"WARNING: moved unreadable checkpoint {src} to {dst}")
+            log.warning("moved unreadable checkpoint %s to %s", src, dst)
         self.manager.reload()
-
-    def wait(self) -> None:
-        self.manager.wait_until_finished()
 
     def close(self) -> None:
         self.manager.wait_until_finished()

@@ -184,6 +184,46 @@ PRESETS: dict[str, RunConfig] = {
 }
 
 
+_PAPER_RUN = ("the paper's {size} model (batch 500 x 1024 characters, AdamW 3e-4 -> 3e-5 after 2000 warm-up steps, "
+              "100k steps).\n"
+              "  transcend train --config {name} --run-dir runs/{name}-c1000 --set data.dir=data/lichess "
+              "--set data.cutoff=1000 --set model.compute_dtype=bfloat16 --set mesh.fsdp=-1\n"
+              "  The paper's cosine spans 4M steps (lr still ~3e-4 at 100k): add --set optim.decay_steps=4000000 "
+              "to copy it.{expect}")
+
+# Each preset's command and what it should reach (jaxformer.train's --help and the README show these).
+PRESET_NOTES: dict[str, str] = {
+    "tiny": ("2 layers, d_model 128, context 256 (0.43M parameters): the CPU demo model.\n"
+             "  transcend train --config tiny --run-dir runs/tiny --set data.dir=data/shards\n"
+             "  `make demo` trains it for 800 steps (--set train.steps=800) on the synthetic population: the loss "
+             "starts at ln 32 = 3.47 and falls well below it, but the model learns the notation, not the board, and "
+             "plays below the uniform random mover (README, 'What a CPU-sized model can honestly show')."),
+    "chessformer-50m": _PAPER_RUN.format(
+        size="50M (16 layers, 8 heads, d_model 512)", name="chessformer-50m",
+        expect="\n  Expected (the paper's figure, +-100 Elo): cutoff 1000 -> about 1420-1500 at T <= 0.1 and about "
+               "850 at T = 1; cutoff 1300 -> about 1525-1630 at low T; cutoff 1500 does not transcend."),
+    "chessformer-302m": _PAPER_RUN.format(
+        size="302M (24 layers, 16 heads, d_model 1024)", name="chessformer-302m",
+        expect="\n  The paper trained it with 312 sequences a step (--set train.batch_size=312 --set "
+               "train.grad_accum=4 copies it); no reference rating for this size is recorded here."),
+    "chessformer-707m": _PAPER_RUN.format(
+        size="707M (36 layers, 20 heads, d_model 1280)", name="chessformer-707m",
+        expect="\n  The paper trained it with 152 sequences a step (--set train.batch_size=152 --set "
+               "train.grad_accum=4 copies it); no reference rating for this size is recorded here."),
+    **{name: (f"the scaling ladder's {name.split('-')[1].upper()} step ({n_layer} layers, {n_head} heads, d_model "
+              f"{d_model}) on the paper's schedule, to measure how transcendence scales with model size.\n"
+              f"  transcend train --config {name} --run-dir runs/{name}-c1000 --set data.dir=data/lichess "
+              "--set data.cutoff=1000 --set model.compute_dtype=bfloat16 --set mesh.fsdp=-1\n"
+              "  No reference figure: the ladder is this project's measurement, not the paper's.")
+       for name, (n_layer, n_head, d_model) in _SCALING.items()},
+}
+
+
+def describe_presets() -> str:
+    """Every preset with its command and what it should reach, for `transcend train --help`."""
+    return "\n".join(f"{name}: {PRESET_NOTES[name]}" for name in PRESETS)
+
+
 def get_preset(name: str) -> RunConfig:
     try:
         return PRESETS[name]
@@ -277,7 +317,7 @@ def _from_dict(cls: type, data: dict, where: str) -> Any:
     kwargs = {}
     for name, value in data.items():
         tp = hints[name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[name] = _from_dict(tp, value, f"{where}.{name}")
         elif isinstance(value, list):
             kwargs[name] = tuple(value)

@@ -16,18 +16,23 @@ def loader_spec(cfg: RunConfig, split: str = "train", batch_size: int | None = N
     from data_pipeline import LoaderSpec
 
     d = cfg.data
-    if not d.dir:
-        raise ValueError("data.dir is not set: pass --set data.dir=PATH (a shard directory from `transcend data build`)")
-    return LoaderSpec(data_dir=d.dir, split=split, rule=d.rule, cutoff=d.cutoff, band=d.band, seq_len=d.seq_len,
+    return LoaderSpec(data_dir=data_dir(cfg), split=split, rule=d.rule, cutoff=d.cutoff, band=d.band, seq_len=d.seq_len,
                       batch_size=batch_size or cfg.train.batch_size, packing=d.packing, seed=d.seed,
                       num_epochs=None, worker_count=d.worker_count)
+
+
+def data_dir(cfg: RunConfig) -> str:
+    """The shard directory; a clear error when the config does not name one."""
+    if not cfg.data.dir:
+        raise ValueError("data.dir is not set: pass --set data.dir=PATH (a shard directory from `transcend data build`)")
+    return cfg.data.dir
 
 
 def check_data_dir(cfg: RunConfig) -> dict:
     """Fail before training starts when the shard directory or its tokenizer does not fit the model."""
     from data_pipeline import read_manifest
 
-    manifest = read_manifest(cfg.data.dir)
+    manifest = read_manifest(data_dir(cfg))
     vocab = manifest.get("vocab")
     if vocab is not None and len(vocab) > cfg.model.vocab_size:
         raise ValueError(f"shards in {cfg.data.dir} use a {len(vocab)}-symbol vocabulary but model.vocab_size="

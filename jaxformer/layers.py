@@ -90,6 +90,30 @@ def einsum_attention(q_BxTxHxK: jax.Array, k_BxSxHxK: jax.Array, v_BxSxHxK: jax.
     return jnp.einsum("bhts,bshk->bthk", p_BxHxTxS, v_BxSxHxK)
 
 
+def branch_attention(q_GxNxHxK: jax.Array, k_prefix_GxSxHxK: jax.Array, v_prefix_GxSxHxK: jax.Array,
+                     prefix_len_G: jax.Array, k_GxNxHxK: jax.Array, v_GxNxHxK: jax.Array, branches: int) -> jax.Array:
+    """Attention of `branches` continuations of L tokens each (N = branches * L), all placed right after row g's
+    prefix. A query sees its row's prefix keys (positions < prefix_len) and the earlier tokens of its own branch,
+    in one softmax: this equals attending over a private copy of the prefix per branch, without making the copies
+    (they would cost far more memory traffic than the attention itself). The prefix part is one [N x S] matmul
+    per (row, head), read once for all branches."""
+    G, N, H, K = q_GxNxHxK.shape
+    S, B = k_prefix_GxSxHxK.shape[1], branches
+    L = N // B
+    q_GxNxHxK = q_GxNxHxK * jnp.asarray(1.0 / math.sqrt(K), q_GxNxHxK.dtype)
+    kp, vp = k_prefix_GxSxHxK.astype(q_GxNxHxK.dtype), v_prefix_GxSxHxK.astype(q_GxNxHxK.dtype)
+    prefix_mask_GxS = jnp.arange(S)[None, :] < prefix_len_G[:, None]
+    sp_GxHxNxS = jnp.einsum("gqhk,gshk->ghqs", q_GxNxHxK, kp, preferred_element_type=jnp.float32)
+    sp_GxHxBxLxS = jnp.where(prefix_mask_GxS[:, None, None, :], sp_GxHxNxS, NEG_INF).reshape(G, H, B, L, S)
+    q5, k5, v5 = (x.reshape(G, B, L, H, K) for x in (q_GxNxHxK, k_GxNxHxK, v_GxNxHxK))
+    ss_GxHxBxLxL = jnp.einsum("gblhk,gbmhk->ghblm", q5, k5, preferred_element_type=jnp.float32)
+    ss_GxHxBxLxL = jnp.where(jnp.arange(L)[:, None] >= jnp.arange(L)[None, :], ss_GxHxBxLxL, NEG_INF)
+    p = jax.nn.softmax(jnp.concatenate([sp_GxHxBxLxS, ss_GxHxBxLxL], axis=-1), axis=-1).astype(q_GxNxHxK.dtype)
+    o_prefix = jnp.einsum("ghqs,gshk->gqhk", p[..., :S].reshape(G, H, N, S), vp)
+    o_own = jnp.einsum("ghblm,gbmhk->gblhk", p[..., S:], v5).reshape(G, N, H, K)
+    return o_prefix + o_own
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _block_attention(q_BxHxTxK: jax.Array, k_BxHxSxK: jax.Array, v_BxHxSxK: jax.Array, offset: int) -> jax.Array:
     """Causal attention of T queries at positions offset.. to keys 0..S-1, heads-major layout (q pre-scaled)."""
@@ -190,6 +214,12 @@ class Attention(nnx.Module):
         o = einsum_attention(q, k_BxSxHxK.astype(q.dtype), v_BxSxHxK.astype(q.dtype), mask_BxTxS)
         return self.out(o), k_BxSxHxK, v_BxSxHxK
 
+    def extend_branches(self, x_GxNxD: jax.Array, positions_GxN: jax.Array, k_prefix_GxSxHxK: jax.Array,
+                        v_prefix_GxSxHxK: jax.Array, prefix_len_G: jax.Array, branches: int) -> jax.Array:
+        """`extend` for `branches` continuations per row after a shared prefix; the prefix cache is only read."""
+        q, k, v = self.qkv(x_GxNxD, positions_GxN)
+        return self.out(branch_attention(q, k_prefix_GxSxHxK, v_prefix_GxSxHxK, prefix_len_G, k, v, branches))
+
 
 class MLP(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
@@ -221,3 +251,9 @@ class Block(nnx.Module):
         a_BxTxD, k_cache, v_cache = self.attn.extend(self.ln1(x_BxTxD), positions_BxT, k_cache, v_cache)
         x_BxTxD = x_BxTxD + a_BxTxD
         return x_BxTxD + self.mlp(self.ln2(x_BxTxD)), k_cache, v_cache
+
+    def extend_branches(self, x_GxNxD: jax.Array, positions_GxN: jax.Array, k_prefix: jax.Array, v_prefix: jax.Array,
+                        prefix_len_G: jax.Array, branches: int) -> jax.Array:
+        a_GxNxD = self.attn.extend_branches(self.ln1(x_GxNxD), positions_GxN, k_prefix, v_prefix, prefix_len_G, branches)
+        x_GxNxD = x_GxNxD + a_GxNxD
+        return x_GxNxD + self.mlp(self.ln2(x_GxNxD))

@@ -7,26 +7,29 @@ from __future__ import annotations
 import json
 import math
 import pathlib
-from typing import Any
+from typing import Any, TextIO
 
 import jax
+
+from jaxformer.rundir import RunDir
 
 
 class MetricsLogger:
     def __init__(self, run_dir: str | pathlib.Path, enabled: bool | None = None):
         self.enabled = jax.process_index() == 0 if enabled is None else enabled
-        self.path = pathlib.Path(run_dir) / "metrics.jsonl"
-        self._file = None
-        self._tb = None
+        run = RunDir(run_dir)
+        self.path = run.metrics
+        self._file: TextIO | None = None
+        self._tb: Any = None
         if self.enabled:
             self._file = self.path.open("a", buffering=1)
             from tensorboardX import (
                 SummaryWriter,  # imported lazily: only the writing process needs it
             )
-            self._tb = SummaryWriter(str(pathlib.Path(run_dir) / "tb"))
+            self._tb = SummaryWriter(str(run.tensorboard))
 
     def write(self, record: dict[str, Any]) -> None:
-        if not self.enabled:
+        if self._file is None:
             return
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         self._file.write(json.dumps(clean) + "\n")
@@ -36,7 +39,7 @@ class MetricsLogger:
                 self._tb.add_scalar(key, value, step)
 
     def close(self) -> None:
-        if self._file:
+        if self._file is not None:
             self._file.close()
             self._tb.close()
             self._file = self._tb = None
@@ -45,7 +48,7 @@ class MetricsLogger:
 def read_metrics(run_dir: str | pathlib.Path) -> list[dict[str, Any]]:
     """metrics.jsonl's rows. A crash can cut the last line short (it is dropped); an unreadable line
     elsewhere, or one without `step`, is corruption and an error."""
-    path = pathlib.Path(run_dir) / "metrics.jsonl"
+    path = RunDir(run_dir).metrics
     lines = path.read_text().splitlines()
     rows = []
     for lineno, line in enumerate(lines, 1):

@@ -1,10 +1,14 @@
 """ChessFormer: a decoder-only transformer (nanoGPT shape) in Flax NNX, with a KV cache for sampling.
 
-`model(tokens_BxL)` is the causal training forward; `init_cache` + `extend` decode incrementally.
+`model(tokens_BxL)` is the causal training forward; `init_cache` + `extend` decode incrementally, and
+`extend_branches` scores several continuations of each cached prefix at once. jaxformer.decode is the
+public inference API built on these; nothing outside this module and layers.py reaches into a block.
 Layers live in an `nnx.List`, or stacked along a leading axis and run with `nnx.scan` when
 `cfg.scan_layers` (compile time then does not grow with depth).
 """
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +40,7 @@ class Transformer(nnx.Module):
         self.embed = param(rngs, (cfg.vocab_size, cfg.d_model), cfg.init_std, ("vocab", "embed"))
         if cfg.position == "learned":
             self.pos_embed = param(rngs, (cfg.max_len, cfg.d_model), cfg.init_std, (None, "embed"))
+        self.blocks: Any  # stacked Block (scan_layers) or nnx.List[Block]
         if cfg.scan_layers:
             @nnx.split_rngs(splits=cfg.n_layer)
             @nnx.vmap(in_axes=(0,), out_axes=0)
@@ -128,14 +133,32 @@ class Transformer(nnx.Module):
             x_BxTxD, k_all, v_all = run(x_BxTxD, self.blocks, jnp.stack(cache.keys), jnp.stack(cache.values))
             keys, values = tuple(k_all), tuple(v_all)
         else:
-            keys, values = [], []
+            key_list, value_list = [], []
             for block, k, v in zip(self.blocks, cache.keys, cache.values):
                 x_BxTxD, k, v = block.extend(x_BxTxD, positions_BxT, k, v)
-                keys.append(k)
-                values.append(v)
-            keys, values = tuple(keys), tuple(values)
+                key_list.append(k)
+                value_list.append(v)
+            keys, values = tuple(key_list), tuple(value_list)
         advance_B = jnp.full((B,), T, jnp.int32) if num_valid_B is None else jnp.asarray(num_valid_B, jnp.int32)
         return self._logits(x_BxTxD), KVCache(keys=keys, values=values, lengths=cache.lengths + advance_B)
+
+    def extend_branches(self, tokens_GxKxL: jax.Array, prefix: KVCache) -> jax.Array:
+        """Logits float32 [G, K, L, V] of K continuations of L tokens placed after each row's cached prefix.
+
+        Continuation k of row g sits at positions lengths[g] + 0..L-1 and sees the row's prefix and its own
+        earlier tokens: the same as `extend` of that continuation on a private copy of row g, without copying
+        the prefix K times. `prefix` is only read (rows of G prefixes; keys past `lengths` are ignored).
+        """
+        if self.cfg.scan_layers:
+            raise ValueError("extend_branches needs unstacked layers (model.scan_layers=false); with stacked "
+                             "layers, score each continuation with `extend` on a copy of its row")
+        G, K, L = tokens_GxKxL.shape
+        offsets_GxKxL = jnp.broadcast_to(jnp.arange(L, dtype=jnp.int32)[None, None, :], (G, K, L))
+        positions_GxN = (prefix.lengths[:, None, None] + offsets_GxKxL).reshape(G, K * L)
+        x_GxNxD = self._embed(tokens_GxKxL.reshape(G, K * L), positions_GxN)
+        for block, k_prefix, v_prefix in zip(self.blocks, prefix.keys, prefix.values):
+            x_GxNxD = block.extend_branches(x_GxNxD, positions_GxN, k_prefix, v_prefix, prefix.lengths, K)
+        return self._logits(x_GxNxD).reshape(G, K, L, -1)
 
 
 def count_params(model: Transformer) -> int:

@@ -76,7 +76,7 @@ def logical_to_spec(axes: tuple[str | None, ...], shape: tuple[int, ...], mesh: 
     for name, dim in zip(axes, shape):
         rule = LOGICAL_RULES.get(name) if name else None
         mesh_axes = (rule,) if isinstance(rule, str) else tuple(rule or ())
-        kept = []
+        kept: list[str] = []
         for ax in mesh_axes:
             size = mesh.shape[ax]
             if ax not in used and size > 1 and dim % (size * math.prod(mesh.shape[a] for a in kept)) == 0:

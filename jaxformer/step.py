@@ -1,4 +1,7 @@
-"""The jitted pieces of training: sharded init, the train step (with gradient accumulation) and eval step.
+"""The pieces of training: the train step (with gradient accumulation), the eval step, and `make_setup`,
+which jits them with the run's shardings beside a sharded init.
+
+`train_step(static, params, opt_state, batch)` is a plain function a test can call directly.
 
 State is functional: `params` is the model's pure dict of float32 arrays (the NNX graph definition is
 static), `opt_state` the Optax state. Both are placed on the mesh from the parameters' logical axes.
@@ -31,14 +34,13 @@ class TrainSetup:
 
     cfg: RunConfig
     mesh: Mesh
-    graphdef: Any
-    tx: optax.GradientTransformation
+    static: StepStatic  # what train_step / eval_step take first
     param_shardings: Any
     opt_shardings: Any
     abstract_params: Any  # ShapeDtypeStructs with shardings: restore targets
     abstract_opt_state: Any
     init_fn: Callable[[], tuple[Any, Any]]
-    train_step: Callable[[Any, Any, Batch], tuple[Any, Any, dict]]
+    train_step: Callable[[Any, Any, Batch], tuple[Any, Any, dict]]  # train_step(static, ...) jitted with shardings
     eval_step: Callable[[Any, Batch], tuple[jax.Array, jax.Array]]
 
 
@@ -76,13 +78,71 @@ def _schedule_count(opt_state: Any) -> jax.Array:
     raise ValueError("optimizer state has no ScaleByScheduleState count")
 
 
+@dataclasses.dataclass(frozen=True)
+class StepStatic:
+    """What a train step needs besides its state and batch; fixed for a run (compiled into the step)."""
+
+    graphdef: Any  # the model's NNX graph definition (params are a pure dict beside it)
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule  # the learning rate of the step (reported; tx applies it)
+    grad_accum: int
+    mesh: Mesh
+
+
+def grads_and_sums(graphdef: Any, params: Any, batch: Batch) -> tuple[Any, jax.Array, jax.Array]:
+    """Gradients of the summed masked loss, the summed loss and the counted tokens of one (micro-)batch."""
+    def f(p: Any) -> tuple[jax.Array, jax.Array]:
+        return masked_loss_sums(graphdef, p, batch)
+    (loss_sum, count), grads = jax.value_and_grad(f, has_aux=True)(params)
+    return grads, loss_sum, count
+
+
+def accumulated_grads(static: StepStatic, params: Any, batch: Batch) -> tuple[Any, jax.Array, jax.Array]:
+    """`grads_and_sums` over the global batch, summed over `grad_accum` micro-batches in a scan."""
+    if static.grad_accum == 1:
+        return grads_and_sums(static.graphdef, params, batch)
+
+    def body(carry: tuple, mb: Batch) -> tuple[tuple, None]:
+        return jax.tree.map(jnp.add, carry, grads_and_sums(static.graphdef, params, mb)), None
+
+    zero = (jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+    (grads, loss_sum, count), _ = jax.lax.scan(body, zero, _micro_batches(batch, static.grad_accum, static.mesh))
+    return grads, loss_sum, count
+
+
+def train_step(static: StepStatic, params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, dict]:
+    """One optimizer step on the mean token loss of the global batch -> (params, opt_state, metrics).
+
+    metrics: `loss` (mean over counted tokens), `grad_norm` (before clipping), `lr` (this step's), `tokens`.
+    """
+    with shd.activation_mesh(static.mesh):
+        grads, loss_sum, count = accumulated_grads(static, params, batch)
+        count = jnp.maximum(count, 1.0)
+        grads = jax.tree.map(lambda g: g / count, grads)  # mean over every counted token of the global batch
+        lr = static.schedule(_schedule_count(opt_state))
+        updates, opt_state = static.tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return params, opt_state, {"loss": loss_sum / count, "grad_norm": optax.global_norm(grads), "lr": lr,
+                               "tokens": count}
+
+
+def eval_step(static: StepStatic, params: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """`masked_loss_sums` of a validation batch."""
+    with shd.activation_mesh(static.mesh):
+        return masked_loss_sums(static.graphdef, params, batch)
+
+
+def _with_shardings(abstract: Any, shardings: Any) -> Any:
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+
+
 @functools.lru_cache(maxsize=8)
 def make_setup(cfg: RunConfig, mesh: Mesh) -> TrainSetup:
     """Cached per (config, mesh): a restart in the same process (tests, notebooks) reuses the compiled steps."""
     abstract_model = model_abstract(cfg)
     graphdef, _ = nnx.split(abstract_model, nnx.Param)
     tx = make_optimizer(cfg.optim, abstract_model, cfg.train.steps)
-    schedule = lr_schedule(cfg.optim, cfg.train.steps)
+    static = StepStatic(graphdef, tx, lr_schedule(cfg.optim, cfg.train.steps), cfg.train.grad_accum, mesh)
     param_sh = shd.named(mesh, shd.param_specs(abstract_model, mesh))
     abstract_params = jax.eval_shape(lambda: init_params(cfg))
     abstract_opt = jax.eval_shape(tx.init, abstract_params)
@@ -91,53 +151,18 @@ def make_setup(cfg: RunConfig, mesh: Mesh) -> TrainSetup:
                                    transform_non_params=lambda _: repl,
                                    is_leaf=lambda x: isinstance(x, NamedSharding))
     batch_sh = {k: shd.batch_sharding(mesh) for k in ("inputs", "targets", "loss_mask")}
-    accum = cfg.train.grad_accum
 
     def init_fn() -> tuple[Any, Any]:
         params = init_params(cfg)
         return params, tx.init(params)
 
-    def grads_and_sums(params: Any, batch: Batch) -> tuple[Any, jax.Array, jax.Array]:
-        def f(p: Any) -> tuple[jax.Array, jax.Array]:
-            return masked_loss_sums(graphdef, p, batch)
-        (loss_sum, count), grads = jax.value_and_grad(f, has_aux=True)(params)
-        return grads, loss_sum, count
-
-    def train_step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, dict]:
-        with shd.activation_mesh(mesh):
-            return _train_step(params, opt_state, batch)
-
-    def _train_step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, dict]:
-        if accum == 1:
-            grads, loss_sum, count = grads_and_sums(params, batch)
-        else:
-            def body(carry: tuple, mb: Batch) -> tuple[tuple, None]:
-                g, loss, c = grads_and_sums(params, mb)
-                return jax.tree.map(jnp.add, carry, (g, loss, c)), None
-            zero = (jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
-            (grads, loss_sum, count), _ = jax.lax.scan(body, zero, _micro_batches(batch, accum, mesh))
-        count = jnp.maximum(count, 1.0)
-        grads = jax.tree.map(lambda g: g / count, grads)  # mean over every counted token of the global batch
-        grad_norm = optax.global_norm(grads)
-        sched_count = _schedule_count(opt_state)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        metrics = {"loss": loss_sum / count, "grad_norm": grad_norm, "lr": schedule(sched_count),
-                   "tokens": count}
-        return params, opt_state, metrics
-
-    def eval_step(params: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
-        with shd.activation_mesh(mesh):
-            return masked_loss_sums(graphdef, params, batch)
-
     return TrainSetup(
-        cfg=cfg, mesh=mesh, graphdef=graphdef, tx=tx, param_shardings=param_sh, opt_shardings=opt_sh,
-        abstract_params=jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                                     abstract_params, param_sh),
-        abstract_opt_state=jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                                        abstract_opt, opt_sh),
+        cfg=cfg, mesh=mesh, static=static, param_shardings=param_sh, opt_shardings=opt_sh,
+        abstract_params=_with_shardings(abstract_params, param_sh),
+        abstract_opt_state=_with_shardings(abstract_opt, opt_sh),
         init_fn=jax.jit(init_fn, out_shardings=(param_sh, opt_sh)),
-        train_step=jax.jit(train_step, in_shardings=(param_sh, opt_sh, batch_sh),
+        train_step=jax.jit(functools.partial(train_step, static), in_shardings=(param_sh, opt_sh, batch_sh),
                            out_shardings=(param_sh, opt_sh, repl), donate_argnums=(0, 1)),
-        eval_step=jax.jit(eval_step, in_shardings=(param_sh, batch_sh), out_shardings=(repl, repl)),
+        eval_step=jax.jit(functools.partial(eval_step, static), in_shardings=(param_sh, batch_sh),
+                          out_shardings=(repl, repl)),
     )

@@ -19,6 +19,7 @@ import pathlib
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -27,10 +28,12 @@ import numpy as np
 from jaxformer import data as data_lib
 from jaxformer import sharding as shd
 from jaxformer.checkpoint import RunCheckpointer
-from jaxformer.config import RunConfig, resolve_config
+from jaxformer.config import RunConfig, describe_presets, resolve_config
 from jaxformer.flops import device_peak_flops, flops_per_token
 from jaxformer.metrics import MetricsLogger
+from jaxformer.rundir import RunDir
 from jaxformer.step import TrainSetup, make_setup
+from safeio import write_text_atomic
 
 log = logging.getLogger("jaxformer.train")
 
@@ -62,9 +65,37 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+@dataclasses.dataclass
+class TrainState:
+    """Where training stands: the step completed last, its state, and the step saved last (-1: none)."""
+
+    step: int
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+    saved_step: int
+
+
+@dataclasses.dataclass
+class RunIO:
+    """What the loop reads and writes besides the state: data, checkpoints, metrics, the progress bar."""
+
+    train_iter: Any  # Grain iterator; its position is saved with every checkpoint
+    val_batches: list[dict[str, np.ndarray]]
+    ckpt: RunCheckpointer
+    metrics: MetricsLogger
+    bar: Any = None
+
+    def close(self) -> None:
+        self.ckpt.close()  # waits for the async write: a checkpoint is complete when we return
+        self.metrics.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
 def write_run_config(run_dir: pathlib.Path, cfg: RunConfig) -> None:
     """config.json; on restart the model and data sections must match, other changes are reported."""
-    path = run_dir / "config.json"
+    path = RunDir(run_dir).config
     if path.is_file():
         old = RunConfig.from_json(path.read_text())
         if old.data.dir and cfg.data.dir and os.path.abspath(old.data.dir) == os.path.abspath(cfg.data.dir):
@@ -77,12 +108,10 @@ def write_run_config(run_dir: pathlib.Path, cfg: RunConfig) -> None:
                 raise ValueError(f"{path} was written with a different `{section}` section; a run directory holds "
                                  f"one model and one data stream. Use a new --run-dir, or the same settings:\n{diff}")
         if old != cfg:
-            print(f"note: {path} is updated with changed train/optim/mesh/checkpoint settings")
+            log.info("%s is updated with changed train/optim/mesh/checkpoint settings", path)
     if jax.process_index() == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(cfg.to_json() + "\n")
-        tmp.replace(path)
+        write_text_atomic(path, cfg.to_json() + "\n")
 
 
 def _progress(cfg: RunConfig, start: int) -> Any:
@@ -94,6 +123,7 @@ def _progress(cfg: RunConfig, start: int) -> Any:
 
 
 def evaluate(setup: TrainSetup, params: Any, batches: list[dict[str, np.ndarray]]) -> float:
+    """Mean validation loss over every counted token of `batches`."""
     loss_sum, count = 0.0, 0.0
     for b in batches:
         s, c = jax.device_get(setup.eval_step(params, shd.global_batch(b, setup.mesh)))
@@ -101,84 +131,120 @@ def evaluate(setup: TrainSetup, params: Any, batches: list[dict[str, np.ndarray]
     return loss_sum / max(count, 1.0)
 
 
+# ---------------------------------------------------------------------------------------------- the run
+
 def run_training(cfg: RunConfig, run_dir: str | pathlib.Path, *, stop_at: int | None = None,
                  devices: list | None = None) -> TrainResult:
     """Train (or resume) `cfg` in `run_dir`; `stop_at` ends after that step as if preempted (for tests/jobs)."""
-    run_dir = pathlib.Path(run_dir)
+    run = prepare_run_dir(cfg, run_dir)
+    setup = make_setup(cfg, shd.make_mesh(cfg.mesh, devices))
+    io = open_run_io(cfg, run)
+    try:
+        state = restore_or_init(setup, io)
+        io.bar = _progress(cfg, state.step)
+        end = min(cfg.train.steps, stop_at) if stop_at is not None else cfg.train.steps
+        stopped_by, last = train_loop(setup, state, io, end)
+        if state.saved_step != state.step:  # the final save
+            io.ckpt.save(state.step, state.params, state.opt_state, state.rng, io.train_iter)
+        if stopped_by == "done" and state.step < cfg.train.steps:
+            stopped_by = "stop_at"
+    finally:
+        io.close()
+    return TrainResult(step=state.step, stopped_by=stopped_by, last_metrics=last)
+
+
+def prepare_run_dir(cfg: RunConfig, run_dir: str | pathlib.Path) -> RunDir:
+    """Check the config and the data against each other and the run directory; write its config.json."""
+    run = RunDir(run_dir)
     cfg.validate()
     data_lib.check_data_dir(cfg)
-    write_run_config(run_dir, cfg)
-    mesh = shd.make_mesh(cfg.mesh, devices)
-    setup = make_setup(cfg, mesh)
-    train_iter = data_lib.train_iterator(cfg)
+    write_run_config(run.root, cfg)
+    return run
+
+
+def open_run_io(cfg: RunConfig, run: RunDir) -> RunIO:
     val_batches = data_lib.validation_batches(cfg)
     if cfg.train.eval_every > 0 and not val_batches:
-        print(f"warning: no {cfg.data.val_split} batches for this rule/cutoff; validation is off")
-    ckpt = RunCheckpointer(run_dir, cfg.checkpoint)
-    rng = jax.random.key(cfg.train.seed)
-    restored = ckpt.restore_latest(setup.abstract_params, setup.abstract_opt_state, rng, train_iter)
+        log.warning("no %s batches for this rule/cutoff; validation is off", cfg.data.val_split)
+    return RunIO(train_iter=data_lib.train_iterator(cfg), val_batches=val_batches,
+                 ckpt=RunCheckpointer(run.root, cfg.checkpoint), metrics=MetricsLogger(run.root))
+
+
+def restore_or_init(setup: TrainSetup, io: RunIO) -> TrainState:
+    """The newest readable checkpoint (which also moves the data iterator back), or a fresh initialisation."""
+    rng = jax.random.key(setup.cfg.train.seed)
+    restored = io.ckpt.restore_latest(setup.abstract_params, setup.abstract_opt_state, rng, io.train_iter)
     if restored is None:
         params, opt_state = setup.init_fn()
-        step = 0
-    else:
-        step, params, opt_state, rng = restored
-        print(f"resumed from checkpoint step {step} in {ckpt.root}")
-    metrics_log = MetricsLogger(run_dir)
-    bar = _progress(cfg, step)
-    tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
-    flops_tok = flops_per_token(cfg.model, cfg.data.seq_len)
-    peak = device_peak_flops(cfg.model.compute_dtype, cfg.train.peak_flops) * mesh.size
-    end = min(cfg.train.steps, stop_at) if stop_at is not None else cfg.train.steps
-    last: dict[str, Any] = {}
-    saved_step = step if restored is not None else -1
+        return TrainState(step=0, params=params, opt_state=opt_state, rng=rng, saved_step=-1)
+    step, params, opt_state, rng = restored
+    log.info("resumed from checkpoint step %d in %s", step, io.ckpt.root)
+    return TrainState(step=step, params=params, opt_state=opt_state, rng=rng, saved_step=step)
+
+
+class _Throughput:
+    """Time per training step since the last report; validation and checkpoint time are left out."""
+
+    def __init__(self) -> None:
+        self.mark, self.steps = time.perf_counter(), 0
+
+    def step_time(self) -> float:
+        now = time.perf_counter()
+        dt = (now - self.mark) / max(self.steps, 1)
+        self.mark, self.steps = now, 0
+        return dt
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.mark += time.perf_counter() - t0
+
+
+def train_loop(setup: TrainSetup, state: TrainState, io: RunIO, end: int) -> tuple[str, dict[str, Any]]:
+    """Steps until `end` or a signal; metrics every `log_every`, validation every `eval_every`, checkpoints every
+    `checkpoint.every` and on a signal. Returns how it stopped ("done" or the signal's name), the last metrics."""
+    cfg = setup.cfg
     guard = jax.transfer_guard("disallow") if cfg.train.transfer_guard else contextlib.nullcontext()
-    stopped_by = "done"
-    try:
-        with _StopFlag() as stop, guard:
-            t_mark, steps_since = time.perf_counter(), 0
-            while step < end:
-                batch = shd.global_batch(next(train_iter), mesh)
-                params, opt_state, metrics = setup.train_step(params, opt_state, batch)
-                step += 1
-                steps_since += 1
-                if step == 1 or step % cfg.train.log_every == 0 or step == end:
-                    m = jax.device_get(metrics)  # explicit transfer; also waits for the step to finish
-                    now = time.perf_counter()
-                    dt = (now - t_mark) / steps_since
-                    t_mark, steps_since = now, 0
-                    tps = tokens_per_step / dt
-                    last = {"step": step, "loss": float(m["loss"]), "lr": float(m["lr"]),
-                            "grad_norm": float(m["grad_norm"]), "tokens_per_s": tps, "step_time_s": dt,
-                            "mfu": tps * flops_tok / peak}
-                    if not np.isfinite(last["loss"]):
-                        raise FloatingPointError(f"loss is {last['loss']} at step {step}; lower optim.lr or check data")
-                    metrics_log.write(last)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{last['loss']:.4f}", tok_s=f"{tps:,.0f}", mfu=f"{last['mfu']:.1%}")
-                if bar is not None:
-                    bar.update(1)
-                t_other = time.perf_counter()  # validation and checkpoint time is not training throughput
-                if val_batches and cfg.train.eval_every > 0 and (step % cfg.train.eval_every == 0 or step == end):
-                    val = evaluate(setup, params, val_batches)
-                    metrics_log.write({"step": step, "val_loss": val})
-                    last["val_loss"] = val
-                if stop.signum is not None or (cfg.checkpoint.every and step % cfg.checkpoint.every == 0):
-                    ckpt.save(step, params, opt_state, rng, train_iter)
-                    saved_step = step
-                t_mark += time.perf_counter() - t_other
-                if stop.signum is not None:
-                    stopped_by = signal.Signals(stop.signum).name
-                    break
-            if saved_step != step:
-                ckpt.save(step, params, opt_state, rng, train_iter)
-            if stopped_by == "done" and step < cfg.train.steps:
-                stopped_by = "stop_at"
-    finally:
-        ckpt.close()  # waits for the async write: a checkpoint is complete when we return
-        metrics_log.close()
-        if bar is not None:
-            bar.close()
-    return TrainResult(step=step, stopped_by=stopped_by, last_metrics=last)
+    clock, last = _Throughput(), dict[str, Any]()
+    with _StopFlag() as stop, guard:
+        while state.step < end:
+            batch = shd.global_batch(next(io.train_iter), setup.mesh)
+            state.params, state.opt_state, metrics = setup.train_step(state.params, state.opt_state, batch)
+            state.step += 1
+            clock.steps += 1
+            if state.step == 1 or state.step % cfg.train.log_every == 0 or state.step == end:
+                last = record_metrics(setup, io, state.step, metrics, clock.step_time())
+            if io.bar is not None:
+                io.bar.update(1)
+            with clock.paused():
+                if io.val_batches and cfg.train.eval_every > 0 and (state.step % cfg.train.eval_every == 0
+                                                                     or state.step == end):
+                    last["val_loss"] = evaluate(setup, state.params, io.val_batches)
+                    io.metrics.write({"step": state.step, "val_loss": last["val_loss"]})
+                if stop.signum is not None or (cfg.checkpoint.every and state.step % cfg.checkpoint.every == 0):
+                    io.ckpt.save(state.step, state.params, state.opt_state, state.rng, io.train_iter)
+                    state.saved_step = state.step
+            if stop.signum is not None:
+                return signal.Signals(stop.signum).name, last
+    return "done", last
+
+
+def record_metrics(setup: TrainSetup, io: RunIO, step: int, metrics: dict, step_time_s: float) -> dict[str, Any]:
+    """One metrics.jsonl line (and TensorBoard scalars, and the bar's postfix); a non-finite loss stops the run."""
+    m = jax.device_get(metrics)  # explicit transfer; also waits for the step to finish
+    cfg = setup.cfg
+    tps = cfg.train.batch_size * cfg.data.seq_len / step_time_s
+    peak = device_peak_flops(cfg.model.compute_dtype, cfg.train.peak_flops) * setup.mesh.size
+    row = {"step": step, "loss": float(m["loss"]), "lr": float(m["lr"]), "grad_norm": float(m["grad_norm"]),
+           "tokens_per_s": tps, "step_time_s": step_time_s,
+           "mfu": tps * flops_per_token(cfg.model, cfg.data.seq_len) / peak}
+    if not np.isfinite(row["loss"]):
+        raise FloatingPointError(f"loss is {row['loss']} at step {step}; lower optim.lr or check data")
+    io.metrics.write(row)
+    if io.bar is not None:
+        io.bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{tps:,.0f}", mfu=f"{row['mfu']:.1%}")
+    return row
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,11 +253,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train the ChessFormer decoder on token shards. Rerunning the same command resumes from "
                     "the latest complete checkpoint in --run-dir (an unreadable latest one is reported and the "
                     "previous used). SIGTERM/SIGINT save a checkpoint and exit with 128+signal.",
-        epilog="examples:\n"
-               "  transcend train --config tiny --run-dir runs/tiny --set data.dir=data/shards\n"
-               "  transcend train --config chessformer-50m --run-dir runs/c1000 --set data.dir=data/shards "
-               "--set data.cutoff=1000 --set model.compute_dtype=bfloat16 --set mesh.fsdp=-1\n"
-               "presets: tiny, chessformer-50m/302m/707m, scaling-1m/10m/50m/300m/700m")
+        epilog="presets (each with the command that runs it and what it should reach):\n" + describe_presets())
     p.add_argument("--config", required=True, help="preset name or path to a config.json")
     p.add_argument("--run-dir", required=True, help="run directory: config.json, checkpoints/, metrics.jsonl, tb/")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -215,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     shd.maybe_initialize_distributed()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jaxformer").setLevel(logging.INFO)  # resumes, fall-backs and notes reach the user
     try:
         result = run_training(cfg, args.run_dir, stop_at=args.stop_at_step)
     except (ValueError, FileNotFoundError) as e:

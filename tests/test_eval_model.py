@@ -8,7 +8,9 @@ from flax import nnx
 from arena.players import MoveRequest
 from data_pipeline.tokenizer import get_tokenizer
 from jaxformer.config import ModelConfig
-from jaxformer.eval.model_player import SEPARATORS, ModelPlayer, prompt_text
+from jaxformer.eval.model_player import ModelPlayer
+from jaxformer.eval.prompt import SEPARATORS, prompt_text
+from jaxformer.eval.sampling import sample_index
 from jaxformer.model import Transformer
 
 TOK = get_tokenizer("char32")
@@ -87,12 +89,7 @@ def test_move_distribution_sums_to_one_and_equals_brute_force(model):
         np.testing.assert_allclose(logp, ref, atol=2e-4)
         assert np.exp(ref).max() > 3 * np.exp(ref).min()  # the check is not vacuous: far from uniform
     # The fallback for scan_layers models (candidates on replicated cache rows) agrees with the shared pass.
-    games = [player.games[r.game_id] for r in reqs]
-    per_game = []
-    for b in boards:
-        moves = sorted(b.legal_moves, key=chess.Move.uci)
-        per_game.append((moves, [b.san(m) for m in moves]))
-    for a, b in zip(player._score_shared(games, per_game, 64), player._score_replicated(games, per_game, 64)):
+    for (_, a), (_, b) in zip(player.move_log_probs(reqs, shared=True), player.move_log_probs(reqs, shared=False)):
         np.testing.assert_allclose(a, b, atol=2e-4)
 
 
@@ -104,7 +101,7 @@ def test_kv_cached_decoding_equals_uncached_across_window_slides(model):
     for _ply in range(30):  # the transcript outgrows max_len=64 several times
         req = MoveRequest("g", board.copy(), 1.0, rng)
         player.move_log_probs([req])
-        g = player.games["g"]
+        g = player.contexts.games["g"]
         slid += g.window > 0
         prompt = prompt_text(board)
         assert g.text == prompt[g.window:] and len(g.text) <= CFG.max_len
@@ -134,7 +131,7 @@ def test_games_at_different_window_offsets_share_one_call(model):
             board.push(moves[rng.integers(len(moves))])
         player.move_log_probs([MoveRequest(n, b.copy(), 1.0, rng) for n, b in boards.items()])
         for name in boards:
-            g = player.games[name]
+            g = player.contexts.games[name]
             assert len(g.text) <= CFG.max_len
             np.testing.assert_allclose(g.last_logp, _full_logp(model, g.text)[-1], atol=2e-4)
 
@@ -165,9 +162,32 @@ def test_char_mode_retries_illegal_output_counts_it_and_rolls_the_cache_back(mod
     choices = player.choose(reqs)
     for c, b, r in zip(choices, boards, reqs):
         assert c.move in b.legal_moves
-        g = player.games[r.game_id]
+        g = player.contexts.games[r.game_id]
         assert g.text == prompt_text(b)[g.window:]  # generated characters do not stay in the cache
         np.testing.assert_allclose(g.last_logp, _full_logp(model, g.text)[-1], atol=2e-4)
     # A random model writes mostly non-moves: attempts are counted, and rising temperature varies the output.
     assert sum(c.illegal_attempts for c in choices) > 0
     assert player.illegal_total == sum(c.illegal_attempts for c in choices)
+
+
+def test_sample_index_arg_max_ties_first_and_follows_the_tempered_distribution():
+    logp = np.log(np.array([0.1, 0.4, 0.4, 0.1]))
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    assert sample_index(logp, 0.0, rng) == 1 and sample_index(logp, -1.0, rng) == 1  # ties: the first index
+    assert rng.bit_generator.state == state  # the arg-max draws nothing
+    n = 4000
+    draws = np.bincount([sample_index(logp, 0.5, rng) for _ in range(n)], minlength=4) / n
+    want = np.array([0.1, 0.4, 0.4, 0.1]) ** 2 / np.sum(np.array([0.1, 0.4, 0.4, 0.1]) ** 2)  # p^(1/T), T = 0.5
+    np.testing.assert_allclose(draws, want, atol=0.03)
+    with pytest.raises(ValueError, match="finite"):
+        sample_index(logp, float("nan"), rng)
+    with pytest.raises(ValueError, match="1-D"):
+        sample_index(np.zeros((2, 2)), 1.0, rng)
+
+
+@pytest.mark.parametrize("mode", ["move", "char"])
+def test_a_missing_temperature_is_an_error_naming_the_game(model, mode):
+    player = ModelPlayer(model, TOK, mode=mode, slots=1)
+    with pytest.raises(ValueError, match="game g7: .*without a sampling temperature"):
+        player.choose([MoveRequest("g7", chess.Board(), None, np.random.default_rng(0))])

@@ -71,3 +71,13 @@ def test_flops_count_causal_attention_once():
     per_token = flops_per_token(m, 1024)
     dense = 6 * (16 * 12 * 512 ** 2 + 512 * 32)
     assert per_token == dense + 6 * 16 * 1024 * 512  # half of 12*L*T*D: the causal mask halves attention
+
+
+def test_every_preset_documents_its_command_in_train_help():
+    from jaxformer.config import PRESET_NOTES, describe_presets
+
+    assert set(PRESET_NOTES) == set(PRESETS)
+    for name in PRESETS:
+        assert f"transcend train --config {name} " in PRESET_NOTES[name], name
+    assert "1420-1500" in PRESET_NOTES["chessformer-50m"]  # the paper's figure to reach at cutoff 1000
+    assert describe_presets().count("transcend train --config") == len(PRESETS)

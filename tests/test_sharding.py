@@ -21,7 +21,7 @@ def run(cfg, mesh_cfg: MeshConfig, n_devices: int, steps: int = 2):
     setup = make_setup(cfg, mesh)
     params, opt_state = setup.init_fn()
     b = shd.global_batch(batch(8, 32), mesh)
-    grad_fn = jax.jit(jax.grad(lambda p, x: masked_loss_sums(setup.graphdef, p, x)[0]),
+    grad_fn = jax.jit(jax.grad(lambda p, x: masked_loss_sums(setup.static.graphdef, p, x)[0]),
                       in_shardings=(setup.param_shardings, shd.batch_sharding(mesh)), out_shardings=setup.param_shardings)
     grads = jax.device_get(grad_fn(params, b))
     losses = []

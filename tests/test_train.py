@@ -9,15 +9,19 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from test_train_data import build_shards, small_config
 
 from jaxformer import sharding as shd
+from jaxformer import step as step_lib
 from jaxformer.checkpoint import list_complete_steps, load_for_inference
 from jaxformer.config import MeshConfig, get_preset, resolve_config
 from jaxformer.metrics import read_metrics
-from jaxformer.step import make_setup
+from jaxformer.optim import decay_mask
+from jaxformer.step import make_setup, masked_loss_sums, model_abstract
 from jaxformer.train import main, run_training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,6 +62,40 @@ def test_golden_metrics_after_one_step_of_tiny_preset():
 # [step-1 loss, grad_norm, lr, step-2 loss, grad_norm, lr]; computed 2026-11-23 with jax 0.10.2 on CPU.
 GOLDEN_TINY = [3.5279123783111572, 0.5480267405509949, 4.7619050747016445e-05,
                3.517721652984619, 0.5329135656356812, 9.523810149403289e-05]
+
+
+def test_train_step_called_directly_is_the_mean_masked_loss_and_the_first_adamw_update():
+    cfg = resolve_config("tiny", ["train.batch_size=4", "data.seq_len=32", "model.max_len=32"])
+    setup, _ = one_device_setup(cfg)
+    params, opt_state = setup.init_fn()
+    batch = fixed_batch(4, 32, seed=5)
+    batch["loss_mask"][:, :7] = 0.0  # uncounted tokens must not enter the loss or the gradient
+    new_params, _, m = step_lib.train_step(setup.static, params, opt_state, batch)  # the plain function, not jitted
+
+    loss_sum, count = masked_loss_sums(setup.static.graphdef, params, batch)
+    assert float(count) == 4 * 25
+    assert float(m["loss"]) == pytest.approx(float(loss_sum) / 100, rel=1e-6)
+    lr0 = cfg.optim.lr / (cfg.optim.warmup_steps + 1)  # warm-up's first step is lr/(W+1), never 0
+    assert float(m["lr"]) == pytest.approx(lr0, rel=1e-6)
+
+    # AdamW's first step: m = (1-b1) g and v = (1-b2) g^2, bias-corrected to g and g^2, so each parameter
+    # moves by -lr0 * (g / (|g| + eps) + weight_decay * p), the decay on matrices only; g is the mean-token
+    # gradient after global-norm clipping.
+    grads = jax.grad(lambda p: masked_loss_sums(setup.static.graphdef, p, batch)[0] / count)(params)
+    norm = float(optax.global_norm(grads))
+    assert float(m["grad_norm"]) == pytest.approx(norm, rel=1e-5) and norm > cfg.optim.clip_norm  # clipping acts
+    grads = jax.tree.map(lambda g: g * (cfg.optim.clip_norm / norm), grads)
+    mask = decay_mask(model_abstract(cfg))
+    want = jax.tree.map(lambda p, g, decay: p - lr0 * (g / (jnp.abs(g) + cfg.optim.eps)
+                                                     + cfg.optim.weight_decay * p * decay), params, grads, mask)
+    moved = 0
+    for got, exp, old, g in zip(*(jax.tree.leaves(t) for t in (new_params, want, params, grads))):
+        got, exp, old, g = (np.asarray(x) for x in (got, exp, old, g))
+        clear = np.abs(g) > 1e-6  # where |g| ~ eps, g / (|g| + eps) is float noise; only its bound holds
+        np.testing.assert_allclose(got[clear], exp[clear], rtol=0, atol=lr0 * 1e-3)
+        assert np.all(np.abs(got - old) <= lr0 * (1 + cfg.optim.weight_decay * np.abs(old)) * 1.001)
+        moved += int(np.sum(np.abs(got - old) > 0.5 * lr0))
+    assert moved > 0.9 * sum(x.size for x in jax.tree.leaves(params))  # nearly every parameter took a full step
 
 
 def test_tiny_model_overfits_a_fixed_batch():
@@ -144,7 +182,7 @@ def test_sigterm_saves_and_restart_continues(shards, tmp_path):
     rc = subprocess.run(args + ["--stop-at-step", str(last_logged + 2)], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=120)
     assert rc.returncode == 0, rc.stdout + rc.stderr
-    assert f"resumed from checkpoint step {last_logged}" in rc.stdout
+    assert f"resumed from checkpoint step {last_logged}" in rc.stderr  # logged: the user sees it on stderr
     steps = [m["step"] for m in read_metrics(run)]
     assert steps == list(range(1, last_logged + 3))
 

@@ -20,10 +20,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from arena.match import MatchRunner, PlannedGame
-from arena.players import RandomMover, StockfishPlayer
-from arena.stockfish import DEFAULT_NODES, EngineSpec, Stockfish
-from data_pipeline.tokenizer import get_tokenizer
+from arena import DEFAULT_NODES, EngineSpec, MatchRunner, PlannedGame, RandomMover, Stockfish, StockfishPlayer
+from data_pipeline import get_tokenizer
 from jaxformer.config import get_preset
 from jaxformer.eval.model_player import ModelPlayer
 from jaxformer.model import Transformer
@@ -40,44 +38,30 @@ def bench_ours(model, games: int, plies: int) -> tuple[float, int, list[str]]:
     """Model moves/s in move mode over `games` concurrent games of `plies` plies vs the random mover."""
     tok = get_tokenizer("char32")
     player = ModelPlayer(model, tok, mode="move", name="model", slots=games)
-    records = []
-    runner = MatchRunner({"model": player, "random": RandomMover()}, None, records.append, max_plies=10_000,
-                         concurrency=games, workers=1)
     plan = [PlannedGame(f"g{k}", k, "model" if k % 2 == 0 else "random", "random" if k % 2 == 0 else "model",
                         temperature=1.0, mode="move") for k in range(games)]
     # Warm-up: the same games (per-game seeds) once, so the timed run meets only compiled shapes;
     # compilation is a one-time cost per worker process and shape.
     t0 = time.perf_counter()
-    _play_plies(runner, plan, plies)
+    _play_plies(player, plan, plies)
     print(f"warm-up incl. compilation: {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
-    moves, sans = _play_plies(runner, plan, plies)
+    moves, sans = _play_plies(player, plan, plies)
     return moves / (time.perf_counter() - t0), moves, sans
 
 
-def _play_plies(runner: MatchRunner, plan: list[PlannedGame], plies: int) -> tuple[int, list[str]]:
-    """Drive the runner's step loop for `plies` plies per game; returns the model's moves (count, SANs)."""
-    from arena.match import _Live
-
-    games = []
-    for g in plan:
-        state = _Live(g)
-        state.reset()
-        games.append(state)
-    live = list(games)
-    for _ in range(plies):
-        live = [g for g in live if g.board.outcome(claim_draw=True) is None]
-        if not live:
-            break
-        runner._step(live, None)  # model and random mover only: nothing goes to a thread pool
+def _play_plies(player: ModelPlayer, plan: list[PlannedGame], plies: int) -> tuple[int, list[str]]:
+    """Play every game of `plan` to `plies` plies (a game reaching the cap is a draw; none needs an engine);
+    returns the model's moves (count, SANs)."""
+    records: list[dict] = []
+    runner = MatchRunner({"model": player, "random": RandomMover()}, None, records.append, max_plies=plies,
+                         cap_result="draw", concurrency=len(plan), workers=1)
+    runner.run(plan, desc="model vs random")
     sans = []
-    for g in games:
-        runner.players["model"].end_game(g.plan.game_id)
-        replay = g.board.root()
-        for move in g.board.move_stack:
-            if (g.plan.white if replay.turn else g.plan.black) == "model":
-                sans.append(replay.san(move))
-            replay.push(move)
+    for r in records:
+        for ply, san in enumerate(r["moves_san"]):
+            if (r["white"] if ply % 2 == 0 else r["black"]) == "model":  # games start from the initial position
+                sans.append(san)
     return len(sans), sans
 
 

@@ -152,6 +152,39 @@ def measure(steppers: dict[str, Callable[[], float]], steps: int, warmup: int, r
     return out
 
 
+def bench_preset(name: str, args: argparse.Namespace, have_torch: bool) -> dict:
+    """One preset's row: JAX tokens/s, step time and MFU, and the same for torch when it is installed."""
+    preset, overrides = BENCH_CONFIGS[name]
+    cfg = resolve_config(preset, overrides)
+    m = cfg.model
+    tokens = cfg.train.batch_size * cfg.data.seq_len
+    flops_tok = flops_per_token(m, cfg.data.seq_len)
+    peak = device_peak_flops(m.compute_dtype, cfg.train.peak_flops)
+    row = {"preset": name, "base": preset, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
+           "batch": cfg.train.batch_size, "seq_len": cfg.data.seq_len, "dtype": m.compute_dtype}
+    steppers = {"jax": jax_stepper(cfg)}
+    if have_torch:
+        steppers["torch"] = torch_stepper(cfg)
+    res = measure(steppers, args.steps, args.warmup, args.rounds)
+    j = res["jax"]
+    row.update(tokens_per_s=tokens / j["step_time_s"], step_time_s=j["step_time_s"],
+               compile_and_warmup_s=j["warmup_s"], loss=j["loss"])
+    row["mfu"] = row["tokens_per_s"] * flops_tok / peak
+    print(f"[jax]   {name:6s} {row['tokens_per_s']:>10,.0f} tok/s  step {j['step_time_s'] * 1e3:7.1f} ms  "
+          f"MFU {row['mfu']:.1%}  (compile + warm-up {j['warmup_s']:.1f}s)")
+    if have_torch:
+        import torch
+
+        t = res["torch"]
+        row.update(torch_tokens_per_s=tokens / t["step_time_s"], torch_step_time_s=t["step_time_s"],
+                   torch_loss=t["loss"], torch_threads=torch.get_num_threads(), torch_version=torch.__version__)
+        row["torch_mfu"] = row["torch_tokens_per_s"] * flops_tok / peak
+        row["ratio"] = row["tokens_per_s"] / row["torch_tokens_per_s"]
+        print(f"[torch] {name:6s} {row['torch_tokens_per_s']:>10,.0f} tok/s  step "
+              f"{t['step_time_s'] * 1e3:7.1f} ms  MFU {row['torch_mfu']:.1%}  -> JAX/torch {row['ratio']:.2f}x")
+    return row
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.bench train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,37 +205,7 @@ def main(argv: list[str]) -> int:
                   "`.venv/bin/pip install torch==2.13.0` (make bench does this).")
 
     dev = jax.devices()[0]
-    results = []
-    for name in args.presets:
-        preset, overrides = BENCH_CONFIGS[name]
-        cfg = resolve_config(preset, overrides)
-        m = cfg.model
-        tokens = cfg.train.batch_size * cfg.data.seq_len
-        flops_tok = flops_per_token(m, cfg.data.seq_len)
-        peak = device_peak_flops(m.compute_dtype, cfg.train.peak_flops)
-        row = {"preset": name, "base": preset, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
-               "batch": cfg.train.batch_size, "seq_len": cfg.data.seq_len, "dtype": m.compute_dtype}
-        steppers = {"jax": jax_stepper(cfg)}
-        if have_torch:
-            steppers["torch"] = torch_stepper(cfg)
-        res = measure(steppers, args.steps, args.warmup, args.rounds)
-        j = res["jax"]
-        row.update(tokens_per_s=tokens / j["step_time_s"], step_time_s=j["step_time_s"],
-                   compile_and_warmup_s=j["warmup_s"], loss=j["loss"])
-        row["mfu"] = row["tokens_per_s"] * flops_tok / peak
-        print(f"[jax]   {name:6s} {row['tokens_per_s']:>10,.0f} tok/s  step {j['step_time_s'] * 1e3:7.1f} ms  "
-              f"MFU {row['mfu']:.1%}  (compile + warm-up {j['warmup_s']:.1f}s)")
-        if have_torch:
-            import torch
-
-            t = res["torch"]
-            row.update(torch_tokens_per_s=tokens / t["step_time_s"], torch_step_time_s=t["step_time_s"],
-                       torch_loss=t["loss"], torch_threads=torch.get_num_threads(), torch_version=torch.__version__)
-            row["torch_mfu"] = row["torch_tokens_per_s"] * flops_tok / peak
-            row["ratio"] = row["tokens_per_s"] / row["torch_tokens_per_s"]
-            print(f"[torch] {name:6s} {row['torch_tokens_per_s']:>10,.0f} tok/s  step "
-                  f"{t['step_time_s'] * 1e3:7.1f} ms  MFU {row['torch_mfu']:.1%}  -> JAX/torch {row['ratio']:.2f}x")
-        results.append(row)
+    results = [bench_preset(name, args, have_torch) for name in args.presets]
 
     first = results[0]
     summary = {

@@ -1,0 +1,54 @@
+"""How the model is prompted: the game as the training transcripts spell it, up to the next move.
+
+`;1.e4 e5 2.Nf3` with canonical SAN, `+` and `#` included (the paper stripped the model's own `+`).
+When the model is to move, its prompt is the transcript plus what precedes the next move: `;1.` at the
+start, ` N.` before a White move, ` ` before a Black move. The candidate text is the bare SAN.
+"""
+from __future__ import annotations
+
+import chess
+
+SEPARATORS = (" ", ";")  # what ends a move: the game goes on, or the game ends
+
+
+def prompt_text(board: chess.Board, start: chess.Board | None = None) -> str:
+    """The transcript of `board`'s game up to the next move, as the model is prompted: `;1.e4 e5 2.`."""
+    replay = start.copy() if start is not None else chess.Board()
+    parts = [";"]
+    for move in board.move_stack:
+        parts.append(move_prefix(replay, first=len(parts) == 1) + replay.san(move))
+        replay.push(move)
+    parts.append(move_prefix(replay, first=len(parts) == 1))
+    return "".join(parts)
+
+
+def move_prefix(board: chess.Board, first: bool) -> str:
+    """What precedes the next move of `board` in a transcript (`first`: no move written yet)."""
+    sep = "" if first else " "
+    if board.turn == chess.WHITE:
+        return f"{sep}{board.fullmove_number}."
+    return sep if not first else f"{board.fullmove_number}..."
+
+
+class Transcript:
+    """prompt_text of one game, extended move by move (recomputing it every move would cost O(plies^2))."""
+
+    def __init__(self, start: chess.Board):
+        self.replay = start.copy()  # the game replayed up to the moves already in `text`
+        self.text = ";"  # the moves so far, without the next move's prefix
+
+    def prompt(self, board: chess.Board) -> str:
+        done = len(self.replay.move_stack)
+        if board.move_stack[:done] != self.replay.move_stack:
+            raise RuntimeError("game transcript diverged from the cached prefix (was a move taken back?)")
+        for move in board.move_stack[done:]:
+            self.text += move_prefix(self.replay, first=self.text == ";") + self.replay.san(move)
+            self.replay.push(move)
+        return self.text + move_prefix(self.replay, first=self.text == ";")
+
+
+def window_start(prompt: str, keep: int) -> int:
+    """Offset of the first move boundary (just after a space) that leaves at most `keep` characters."""
+    cut = max(0, len(prompt) - keep)
+    space = prompt.find(" ", cut)
+    return cut if space < 0 else space + 1
