@@ -3,6 +3,8 @@
 The public face that `jaxformer` may import: the tokenizer, the manifest and the loader. Nothing here imports
 `jaxformer`. Heavy modules (grain) load only when the loader is first used.
 """
+from typing import TYPE_CHECKING
+
 from data_pipeline.shards import read_manifest
 from data_pipeline.tokenizer import (
     CHAR32_VOCAB,
@@ -12,6 +14,9 @@ from data_pipeline.tokenizer import (
 )
 
 __all__ = ["CHAR32_VOCAB", "CharTokenizer", "LoaderSpec", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
+
+if TYPE_CHECKING:  # loaded lazily at run time (grain is heavy); named here for type checkers
+    from data_pipeline.loader import LoaderSpec, make_dataset
 
 
 def __getattr__(name: str) -> object:
