@@ -153,6 +153,7 @@ class _Problem:
         bounds = {int(i): "upper" for i in np.flatnonzero(upper)} | {int(i): "lower" for i in np.flatnonzero(lower)}
         rated = finite.copy()
         pending = dict(bounds)
+        partial = False  # True once no bound can wait for all its opponents: use the rated ones only
         while pending:  # a bound uses the games outside the player's group, against rated opponents
             progress = False
             for i, kind in list(pending.items()):
@@ -160,12 +161,18 @@ class _Problem:
                 mine = active & ((self.a == i) | (self.b == i))
                 opp_all = np.where(self.a == i, self.b, self.a)
                 mine &= ~group[opp_all]
+                if partial:  # an all-loser who lost to an all-winner: that game only loosens its bound
+                    mine &= rated[opp_all]
                 opp = opp_all[mine]
                 if opp.size == 0 or not rated[opp].all():
                     continue
                 r[i] = _one_sided_bound(r[opp], w[mine], kind, alpha)
                 rated[i], progress = True, True
                 del pending[i]
+            if not progress and not partial:
+                partial = True
+                continue
+            partial = False
             if not progress:
                 raise ValueError(f"ratings of {[self.names[i] for i in pending]} are not identifiable: they only "
                                  "played each other or other players with one-sided results")

@@ -1,14 +1,16 @@
 """`transcend data synth`: legal games, the requested population, measured ratings, determinism, clones."""
 import json
-import random
 
 import chess
+import numpy as np
 import pytest
 
+from arena import SCORES, EngineSpec, Expert, read_records, rules_ending
 from arena.biases import BIAS_POLICIES, avoid_trades, captures, king, pawn_push
 from experiments.cli import main as cli_main
 from experiments.synth.pgn import header_elo, read_pgn_zst
-from experiments.synth.ratings import default_anchor_names
+from experiments.synth.play import PlayedGame
+from experiments.synth.ratings import Anchor, default_anchor_names, measure_ratings
 
 # Three experts of clearly separated strength: 1 node + 60% random moves, ~45 nodes + 30%, 2000 nodes + 0%.
 SEPARATED = ["--experts", "3", "--nodes", "1", "2000", "--epsilon", "0", "0.6", "--biases", "uniform,captures,king",
@@ -18,8 +20,9 @@ SEPARATED = ["--experts", "3", "--nodes", "1", "2000", "--epsilon", "0", "0.6", 
 def synth(tmp_path, name, *extra, stockfish_path):
     out = tmp_path / name
     table = tmp_path / "table.json"
-    if not table.exists():  # a ladder table of our own: the nearest skill-20 entry must be chosen as the anchor
-        table.write_text(json.dumps({"ratings": {"stockfish-l20-n10": 1200.0, "stockfish-l20-n50": 1500.0,
+    if not table.exists():  # a ladder table of our own: its cheap skill-20 entries must be chosen as the anchors
+        table.write_text(json.dumps({"ratings": {"stockfish-l20-n1": 700.0, "stockfish-l20-n10": 1200.0,
+                                                 "stockfish-l20-n50": 1500.0, "stockfish-l20-n5000": 2300.0,
                                                  "stockfish-l1": 1554.0}}))
     argv = ["data", "synth", "--out", str(out), "--anchor-table", str(table), "--stockfish", stockfish_path, *extra]
     assert cli_main(argv) == 0
@@ -38,7 +41,8 @@ def test_population_games_are_legal_and_ratings_follow_strength(tmp_path, stockf
     # The table's cheap skill-20 entries anchor the fit; stockfish-l1 (80k nodes a move) is too slow to play.
     anchors = [(a["name"], a["rating"], a["provisional"], a["deterministic"], a["calibration_games"])
                for a in pop["anchors"]]
-    assert anchors == [("stockfish-l20-n10", 1200.0, False, True, 15), ("stockfish-l20-n50", 1500.0, False, True, 15)]
+    assert anchors == [("stockfish-l20-n1", 700.0, False, True, 9), ("stockfish-l20-n10", 1200.0, False, True, 9),
+                       ("stockfish-l20-n50", 1500.0, False, True, 6), ("stockfish-l20-n5000", 2300.0, False, True, 6)]
     assert pop["anchors"][0]["source"] == f"anchor table {tmp_path}/table.json"
     ratings = [e["rating"] for e in experts]
     assert ratings == sorted(ratings) and ratings[0] + 200 < ratings[2], ratings
@@ -60,20 +64,39 @@ def test_population_games_are_legal_and_ratings_follow_strength(tmp_path, stockf
         assert h["White"] in names and h["Black"] in names and h["White"] != h["Black"]
         assert h["WhiteElo"] == elo[h["White"]] and h["BlackElo"] == elo[h["Black"]]
         board = game.end().board()
-        outcome = board.outcome(claim_draw=True)
-        if h["SynthEnding"] == "max_plies":
-            assert board.ply() == 160 and h["Result"] == "1/2-1/2"
+        ending = rules_ending(board)  # the evaluation's rules: threefold claimed, no 50-move claim
+        if h["SynthEnding"] == "adjudication":  # the ply cap, scored by Stockfish as in an evaluation
+            assert board.ply() == 160 and ending is None
         else:
-            assert outcome is not None and outcome.result() == h["Result"], (h, board.fen())
-            assert h["SynthEnding"] == outcome.termination.name.lower()
+            assert ending is not None and ending.result == h["Result"], (h, board.fen())
+            assert h["SynthEnding"] == ending.termination
         per_expert[h["White"]] += 1
         per_expert[h["Black"]] += 1
     for h in (g.headers for g in calib):
-        assert {h["White"], h["Black"]} & {"stockfish-l20-n10", "stockfish-l20-n50"}
+        assert {h["White"], h["Black"]} & {a[0] for a in anchors}
         assert h["Event"].endswith("(calibration)")
     # population.json's records count training plus calibration games (10 calibration games each).
     assert [e["games"] for e in experts] == [per_expert[n] + 10 for n in names]
     assert 0.5 < experts[0]["bias_move_rate"] < 0.7 and experts[2]["bias_move_rate"] == 0.0
+    # One fit for experts and models: arena's, with its prior (none), recorded as the evaluation records it.
+    assert pop["fit"] == {"method": "bradley-terry-mle", "prior_draws": 0, "anchors_fixed": True,
+                          "interval": "bootstrap-95", "n_boot": 50}
+    assert pop["best_expert"]["rating_bound"] == experts[2]["rating_bound"]
+
+    # Every game is an arena record (the evaluation's schema), and the PGN files are derived from them.
+    records = read_records(out / "records" / "games.jsonl")
+    assert sorted(r["game_id"] for r in records) == [f"synth-s0-{i:07d}" for i in range(90)]
+    by_index = {int(r["game_id"].rsplit("-", 1)[1]): r for r in records}
+    for i, game in enumerate(games + calib):
+        r = by_index[i]
+        assert [m.uci() for m in game.mainline_moves()] == r["moves_uci"] and game.headers["Result"] == r["result"]
+        assert game.headers["SynthEnding"] == r["termination"] and r["white_score"] == SCORES[r["result"]]
+        assert r["adjudicated"] == (r["termination"] == "adjudication") and r["temperature"] is None
+    bias = sum(r["players"][c].get("bias_moves", 0) for r in records for c in ("white", "black")
+               if r["players"][c]["name"] == names[0])
+    plies = sum((r["plies"] + (c == "white")) // 2 for r in records for c in ("white", "black")
+                if r["players"][c]["name"] == names[0])
+    assert experts[0]["bias_move_rate"] == pytest.approx(bias / plies)
 
 
 @pytest.mark.slow
@@ -103,7 +126,7 @@ def test_clones_is_a_single_expert_population(tmp_path, stockfish_path):
     games = read_pgn_zst(out / "games.pgn.zst")
     assert len(games) == 8 and all(g.headers["White"] == g.headers["Black"] == clone["name"] for g in games)
     assert all(g.headers["WhiteElo"] == header_elo(clone["rating"]) for g in games)
-    assert [a["calibration_games"] for a in pop["anchors"]] == [5, 5]
+    assert [a["calibration_games"] for a in pop["anchors"]] == [3, 3, 2, 2]
 
 
 def test_refuses_to_overwrite_and_rejects_bad_options(tmp_path, capsys):
@@ -121,7 +144,7 @@ def test_refuses_to_overwrite_and_rejects_bad_options(tmp_path, capsys):
 def test_bias_policies_pick_from_their_preferred_moves():
     board = chess.Board("r3k2r/ppp2ppp/2n5/3pp3/3PP3/2N5/PPP2PPP/R3K2R w KQkq - 0 8")
     for seed in range(20):
-        rng = random.Random(seed)
+        rng = np.random.default_rng(seed)
         assert board.is_capture(captures(board, rng))
         assert board.piece_type_at(king(board, rng).from_square) == chess.KING
         push = pawn_push(board, rng)
@@ -133,9 +156,14 @@ def test_bias_policies_pick_from_their_preferred_moves():
         assert not board.is_capture(quiet)
     # Same RNG state -> same move (a game is a function of its seed); no preferred move -> any legal move.
     for name, policy in BIAS_POLICIES.items():
-        assert policy(board, random.Random(3)) == policy(board, random.Random(3)), name
+        moves = [policy(board, np.random.default_rng(3)) for _ in range(2)]
+        assert moves[0] == moves[1] and moves[0] in board.legal_moves, name
+        rng = np.random.default_rng(3)
+        stream = [policy(board, rng) for _ in range(8)]
+        rng = np.random.default_rng(3)
+        assert [policy(board, rng) for _ in range(8)] == stream, name  # deterministic along a stream, too
     lone = chess.Board("7k/8/8/8/8/8/8/K7 w - - 0 1")
-    assert captures(lone, random.Random(0)) in lone.legal_moves
+    assert captures(lone, np.random.default_rng(0)) in lone.legal_moves
 
 
 def test_default_anchors_span_the_cheap_engines_of_the_table():
@@ -149,3 +177,34 @@ def test_default_anchors_span_the_cheap_engines_of_the_table():
     ladder.update({"stockfish-l20-n30": 1200.0, "stockfish-l20-n300": 1600.0})
     assert default_anchor_names(ladder) == ["stockfish-l20-n30", "stockfish-l20-n300"]
     assert default_anchor_names({"random": 300.0}) == []
+
+
+def _games(pairs: list[tuple[str, str, str]]) -> list[PlayedGame]:
+    return [PlayedGame(i, w, b, ("e2e4",), result, "checkmate", (0, 0), False) for i, (w, b, result) in enumerate(pairs)]
+
+
+TRIO = [Expert(f"e{i}", EngineSpec(skill=20, nodes=10 ** (i + 1)), "uniform", 0.1) for i in range(3)]
+TWO_ANCHORS = [Anchor(EngineSpec(skill=20, nodes=n), r, "test table") for n, r in ((7, 1000.0), (70, 1500.0))]
+A, B = (a.engine.name for a in TWO_ANCHORS)
+
+
+def test_an_expert_that_lost_everything_gets_an_upper_bound_as_a_model_would():
+    mixed = [("e1", A, "1-0"), (A, "e1", "1-0"), ("e1", B, "0-1"), (B, "e1", "1/2-1/2"), ("e2", B, "1-0"),
+             (B, "e2", "1-0"), ("e2", "e1", "1-0"), ("e1", "e2", "1/2-1/2")]
+    weakest = [("e0", A, "0-1"), (B, "e0", "1-0"), ("e0", "e1", "0-1"), ("e2", "e0", "1-0")]
+    measured = measure_ratings(_games(mixed * 3 + weakest * 3), TRIO, TWO_ANCHORS, n_boot=40, seed=0)
+    e0 = measured["e0"]
+    assert e0["rating_bound"] == "upper" and e0["rating_ci95"] == [None, e0["rating"]]
+    assert (e0["games"], e0["losses"], e0["score"]) == (12, 12, 0.0)
+    assert header_elo(e0["rating"]) == str(max(1, round(e0["rating"])))
+    for name in ("e1", "e2"):  # the others are rated by maximum likelihood with a two-sided interval
+        lo, hi = measured[name]["rating_ci95"]
+        assert measured[name]["rating_bound"] is None and lo < measured[name]["rating"] < hi
+    assert e0["rating"] < measured["e1"]["rating"] < measured["e2"]["rating"]
+
+
+def test_an_all_loser_who_met_an_all_winner_gets_a_bound_too():
+    games = [("e1", A, "1-0"), (B, "e1", "1-0"), ("e0", A, "0-1"), ("e0", "e1", "0-1"), ("e2", "e0", "1-0"),
+             ("e2", B, "1-0"), ("e1", "e2", "0-1")]
+    measured = measure_ratings(_games(games * 3), TRIO, TWO_ANCHORS, n_boot=40, seed=0)
+    assert measured["e0"]["rating_bound"] == "upper" and measured["e2"]["rating_bound"] == "lower"

@@ -1,19 +1,21 @@
 """`transcend data synth`: a synthetic population of imperfect Stockfish experts, written as Lichess-style PGN.
 
-Two passes. First the games are played (in parallel, each from its own seed). Then the experts'
-ratings are measured from those games: Bradley-Terry with a few ladder-calibrated engine settings
-(the anchors, which play calibration games against every expert) held fixed, so the ratings in
-the PGN headers are on the evaluation's scale. Written to OUT/:
+Two passes. First the games are played by arena's match runner under the evaluation's rules (each
+game from its own seed). Then the experts' ratings are measured from those games by the project's
+one rating fit (arena.rate_players) with a few ladder-calibrated engine settings (the anchors, which
+play calibration games against every expert) held fixed, so the ratings in the PGN headers are on
+the evaluation's scale. Written to OUT/:
 
+  records/games.jsonl  every game as an arena record (the evaluation's schema), and records/games.pgn
   games.pgn.zst        expert-vs-expert games: the training data (`transcend data build OUT/games.pgn.zst`)
   calibration.pgn.zst  expert-vs-anchor games (kept out of the training data: the anchors are no experts)
-  population.json      experts (engine, bias, epsilon), measured ratings with 95% intervals, records
+  population.json      experts (engine, bias, epsilon), measured ratings with 95% intervals, records, the fit
 """
 from __future__ import annotations
 
 import argparse
 import collections
-import json
+import dataclasses
 import logging
 import os
 import pathlib
@@ -21,23 +23,16 @@ import random
 import sys
 import time
 
-from tqdm import tqdm
-
-from arena.biases import BIAS_POLICIES, DEFAULT_BIAS_MIX
-from arena.stockfish import Stockfish
-from experiments.synth.pgn import game_to_pgn, write_pgn_zst
-from experiments.synth.play import GameJob, PlayedGame, play_games
-from experiments.synth.population import Expert, anchor_expert, build_population
-from experiments.synth.ratings import (
-    DEFAULT_TABLE,
-    PRIOR_DRAWS,
-    Anchor,
-    choose_anchors,
-    measure_ratings,
-)
+from arena import BIAS_POLICIES, DEFAULT_BIAS_MIX, DEFAULT_MAX_PLIES, PRIOR_DRAWS, Expert, fit_info
+from experiments.synth.pgn import Seat, game_to_pgn, write_pgn_zst
+from experiments.synth.play import GameJob, PlayedGame, make_players, play_games
+from experiments.synth.population import build_population
+from experiments.synth.ratings import DEFAULT_TABLE, Anchor, choose_anchors, measure_ratings
+from safeio import write_json_atomic
 
 log = logging.getLogger("transcend.synth")
-OUTPUTS = ("games.pgn.zst", "calibration.pgn.zst", "population.json")
+RECORDS = "records"  # OUT/records/games.jsonl and games.pgn (arena.GameStore)
+OUTPUTS = ("games.pgn.zst", "calibration.pgn.zst", "population.json", f"{RECORDS}/games.jsonl")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -47,7 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     "move from its own bias policy with probability epsilon. Experts range from weak (few nodes, "
                     "large epsilon) to strong, and their biases differ, so their errors are uncorrelated.")
     p.add_argument("--out", required=True,
-                   help="output directory (games.pgn.zst, calibration.pgn.zst, population.json)")
+                   help="output directory (games.pgn.zst, calibration.pgn.zst, population.json, records/)")
     p.add_argument("--games", type=int, default=1000,
                    help="expert-vs-expert games (the training data) (default: %(default)s)")
     p.add_argument("--experts", type=int, default=8, help="population size (default: %(default)s)")
@@ -72,16 +67,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--anchor-rating", type=float, default=None,
                    help="with a single --anchors entry: use this Elo for it instead of the table's "
                         "(recorded as provisional)")
-    p.add_argument("--max-plies", type=int, default=300,
-                   help="a game still running after this many plies is a draw (default: %(default)s)")
+    p.add_argument("--max-plies", type=int, default=DEFAULT_MAX_PLIES,
+                   help="a game still running after this many plies is adjudicated by Stockfish, as in the "
+                        "evaluation (default: %(default)s)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel worker processes (default: %(default)s)")
+                   help="engine searches in parallel (threads of the match runner) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
                    help="the output is a function of the seed and the options (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=200,
                    help="bootstrap resamples for the rating intervals (default: %(default)s)")
     p.add_argument("--stockfish", default=None, help="Stockfish binary (default: PATH, then /usr/games/stockfish)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing population in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing population (and its records) in --out")
     args = p.parse_args(argv)
     for name in ("games", "experts", "workers", "max_plies"):
         if getattr(args, name) < 1:
@@ -96,74 +92,83 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def schedule(experts: list[Expert], anchors: list[Expert], games: int, calibration: int,
-             seed: int) -> list[GameJob]:
+def schedule(experts: list[Expert], anchors: list[Anchor], games: int, calibration: int, seed: int) -> list[GameJob]:
     """Training games pair two random different experts (one expert with itself for clones); calibration
     games go round-robin over experts, then anchors, alternating colours each round."""
     jobs = []
     for i in range(games):
         rng = random.Random(f"transcend-synth-pairing:{seed}:{i}")
         white, black = (experts[0], experts[0]) if len(experts) == 1 else rng.sample(experts, 2)
-        jobs.append(GameJob(i, white, black, calibration=False))
+        jobs.append(GameJob(i, white.name, black.name, calibration=False))
     for k in range(calibration):
-        expert = experts[k % len(experts)]
-        anchor = anchors[(k // len(experts)) % len(anchors)]
-        pair = (anchor, expert) if (k // (len(experts) * len(anchors))) % 2 == 0 else (expert, anchor)
-        jobs.append(GameJob(games + k, *pair, calibration=True))
+        expert = experts[k % len(experts)].name
+        anchor = anchors[(k // len(experts)) % len(anchors)].engine.name
+        white, black = (anchor, expert) if (k // (len(experts) * len(anchors))) % 2 == 0 else (expert, anchor)
+        jobs.append(GameJob(games + k, white, black, calibration=True))
     return jobs
 
 
-def run(args: argparse.Namespace) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything decided before the first move: the population, its anchors and the games to play."""
+
+    out: pathlib.Path
+    experts: list[Expert]
+    anchors: list[Anchor]
+    jobs: list[GameJob]
+    calibration: int
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    """Checks --out, builds the population, picks the anchors and schedules the games."""
     out = pathlib.Path(args.out)
     existing = [n for n in OUTPUTS if (out / n).exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{out} already holds {existing}; pass --overwrite to replace them "
                               "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     experts = build_population(args.experts, tuple(args.nodes), tuple(args.epsilon), args.biases, clones=args.clones)
     anchors = choose_anchors(args.anchor_table, args.anchors, args.anchor_rating)
-    anchor_players = [anchor_expert(a.engine) for a in anchors]
     calibration = args.calibration_games
     if calibration is None:
         calibration = max(25 * len(experts), args.games // 10)
-    jobs = schedule(experts, anchor_players, args.games, calibration, args.seed)
-    names = ", ".join(f"{a.engine.name} ({a.rating:.0f})" for a in anchors)
-    print(f"synth: {len(experts)} expert(s), {args.games} games + {calibration} calibration games vs anchors "
-          f"{names} from {anchors[0].source}, {args.workers} worker(s)", flush=True)
-    for e in experts:
-        print(f"  {e.name}: {e.engine.name}, bias {e.bias} with epsilon {e.epsilon:g}", flush=True)
+    return Plan(out, experts, anchors, schedule(experts, anchors, args.games, calibration, args.seed), calibration)
 
-    t0 = time.time()
-    played: dict[int, PlayedGame] = {}
-    with tqdm(total=len(jobs), desc="synth: playing", unit="game", file=sys.stdout, mininterval=2.0) as bar:
-        for game in play_games(jobs, args.seed, args.max_plies, args.workers, args.stockfish):
-            played[game.index] = game
-            bar.update(1)
-    games = [played[i] for i in range(len(jobs))]
-    play_s = time.time() - t0
 
-    print(f"synth: fitting ratings (Bradley-Terry, {args.bootstrap} bootstrap resamples)", flush=True)
-    measured = measure_ratings(games, experts, anchors, args.bootstrap, args.seed)
-    header_ratings = {e.name: measured[e.name]["rating"] for e in experts}
-    header_ratings.update({a.engine.name: a.rating for a in anchors})
-    by_name = {e.name: e for e in experts + anchor_players}
-    train_pgn = [game_to_pgn(g, by_name, header_ratings, args.seed) for g in games if not g.calibration]
-    calib_pgn = [game_to_pgn(g, by_name, header_ratings, args.seed) for g in games if g.calibration]
-    write_pgn_zst(out / "games.pgn.zst", train_pgn)
-    write_pgn_zst(out / "calibration.pgn.zst", calib_pgn)
-    population = _population_json(args, experts, anchors, measured, games, play_s)
-    tmp = out / "population.json.tmp"
-    tmp.write_text(json.dumps(population, indent=2) + "\n")
-    os.replace(tmp, out / "population.json")
+def synthesize(args: argparse.Namespace, p: Plan) -> dict:
+    """Plays the planned games, rates the experts, and writes the PGN files and population.json."""
+    for stale in (RECORDS + "/games.jsonl", RECORDS + "/games.pgn"):  # --overwrite: the old games go
+        (p.out / stale).unlink(missing_ok=True)
+    players = make_players(p.experts, [a.engine for a in p.anchors], args.stockfish)
+    try:
+        t0 = time.time()
+        games = play_games(p.jobs, players, args.seed, p.out / RECORDS, args.max_plies, args.workers, args.stockfish)
+        play_s = time.time() - t0
+        version = players[p.anchors[0].engine.name].version()
+    finally:
+        for player in players.values():
+            player.close()
+    log.info("fitting ratings (Bradley-Terry, %d bootstrap resamples)", args.bootstrap)
+    measured = measure_ratings(games, p.experts, p.anchors, args.bootstrap, args.seed)
+    _write_pgns(p, games, measured, args.seed)
+    population = _population_json(args, p, measured, games, play_s, version)
+    write_json_atomic(p.out / "population.json", population)
     return population
 
 
-def _population_json(args: argparse.Namespace, experts: list[Expert], anchors: list[Anchor], measured: dict,
-                     games: list[PlayedGame], play_s: float) -> dict:
+def _write_pgns(p: Plan, games: list[PlayedGame], measured: dict, seed: int) -> None:
+    header_ratings = {e.name: measured[e.name]["rating"] for e in p.experts}
+    header_ratings.update({a.engine.name: a.rating for a in p.anchors})
+    seats = {e.name: Seat.of_expert(e) for e in p.experts} | {a.engine.name: Seat.of_anchor(a.engine) for a in p.anchors}
+    train_pgn = [game_to_pgn(g, seats, header_ratings, seed) for g in games if not g.calibration]
+    calib_pgn = [game_to_pgn(g, seats, header_ratings, seed) for g in games if g.calibration]
+    write_pgn_zst(p.out / "games.pgn.zst", train_pgn)
+    write_pgn_zst(p.out / "calibration.pgn.zst", calib_pgn)
+
+
+def _population_json(args: argparse.Namespace, p: Plan, measured: dict, games: list[PlayedGame], play_s: float,
+                     version: str | None) -> dict:
     train = [g for g in games if not g.calibration]
-    best = max(experts, key=lambda e: measured[e.name]["rating"])
-    with Stockfish(anchors[0].engine, args.stockfish) as sf:
-        version = sf.version
+    best = max(p.experts, key=lambda e: measured[e.name]["rating"])
     return {
         "kind": "clones" if args.clones else "diverse",
         "seed": args.seed, "workers": args.workers, "stockfish": version,
@@ -173,16 +178,18 @@ def _population_json(args: argparse.Namespace, experts: list[Expert], anchors: l
         "anchors": [{"name": a.engine.name, "engine_settings": a.engine.settings(), "rating": a.rating,
                      "source": a.source, "provisional": a.provisional, "deterministic": a.deterministic,
                      "calibration_games": sum(a.engine.name in (g.white, g.black) for g in games if g.calibration)}
-                    for a in anchors],
-        "rating_prior": f"{PRIOR_DRAWS} virtual draw(s) between each expert and each anchor",
-        "experts": [{**e.describe(), **measured[e.name]} for e in experts],
+                    for a in p.anchors],
+        "fit": fit_info(PRIOR_DRAWS, args.bootstrap),
+        "experts": [{**e.describe(), **measured[e.name]} for e in p.experts],
         "best_expert": {"name": best.name, "rating": measured[best.name]["rating"],
-                        "rating_ci95": measured[best.name]["rating_ci95"]},
+                        "rating_ci95": measured[best.name]["rating_ci95"],
+                        "rating_bound": measured[best.name]["rating_bound"]},
         "games": {"train": len(train), "calibration": len(games) - len(train)},
         "results": dict(collections.Counter(g.result for g in train)),
         "endings": dict(collections.Counter(g.ending for g in train)),
         "mean_plies": sum(len(g.moves) for g in train) / max(len(train), 1),
-        "files": {"train": "games.pgn.zst", "calibration": "calibration.pgn.zst"},
+        "files": {"train": "games.pgn.zst", "calibration": "calibration.pgn.zst",
+                  "records": f"{RECORDS}/games.jsonl"},
         "play_seconds": round(play_s, 1),
     }
 
@@ -191,19 +198,35 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
-        population = run(args)
+        p = plan(args)
+        _print_plan(args, p)
+        population = synthesize(args, p)
     except (ValueError, FileExistsError, FileNotFoundError) as err:
         print(f"transcend data synth: error: {err}", file=sys.stderr)
         return 2
+    _print_summary(args, population)
+    return 0
+
+
+def _print_plan(args: argparse.Namespace, p: Plan) -> None:
+    names = ", ".join(f"{a.engine.name} ({a.rating:.0f})" for a in p.anchors)
+    print(f"synth: {len(p.experts)} expert(s), {args.games} games + {p.calibration} calibration games vs anchors "
+          f"{names} from {p.anchors[0].source}, {args.workers} worker(s)", flush=True)
+    for e in p.experts:
+        print(f"  {e.name}: {e.engine.name}, bias {e.bias} with epsilon {e.epsilon:g}", flush=True)
+
+
+def _print_summary(args: argparse.Namespace, population: dict) -> None:
     print(f"synth: wrote {population['games']['train']} games to {args.out}/games.pgn.zst "
           f"({population['play_seconds']:.0f} s of play); measured ratings:", flush=True)
     for e in sorted(population["experts"], key=lambda e: e["rating"]):
         lo, hi = e["rating_ci95"]
+        bound = f"  ({e['rating_bound']} bound)" if e["rating_bound"] else ""
         print(f"  {e['name']:<32} {e['rating']:7.0f}  [{_fmt(lo, '-inf')}, {_fmt(hi, 'inf')}]  score {e['score']:.2f} "
-              f"over {e['games']} games", flush=True)
-    print(f"synth: best expert {population['best_expert']['name']} at {population['best_expert']['rating']:.0f}",
-          flush=True)
-    return 0
+              f"over {e['games']} games{bound}", flush=True)
+    best = population["best_expert"]
+    print(f"synth: best expert {best['name']} at {best['rating']:.0f}"
+          + (f" ({best['rating_bound']} bound)" if best["rating_bound"] else ""), flush=True)
 
 
 def _fmt(x: float | None, unbounded: str) -> str:

@@ -1,6 +1,7 @@
 """Synthetic games as Lichess-style PGN, so `transcend data build` ingests them like a Lichess dump."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pathlib
@@ -9,27 +10,50 @@ import chess
 import chess.pgn
 import zstandard
 
-from experiments.synth.play import PlayedGame
-from experiments.synth.population import Expert
+from arena import EngineSpec, Expert
+from experiments.synth.play import CALIBRATION_EVENT, EVENT, PlayedGame, site
+from safeio import write_bytes_atomic
 
 SYNTH_DATE = "2024.01.01"  # a fixed date keeps the output byte-identical for a seed
 TIME_CONTROL = "600+0"  # Lichess "rapid"; the games are untimed, this only gives them a time-control class
 
 
+@dataclasses.dataclass(frozen=True)
+class Seat:
+    """A player as the PGN headers describe it: its engine, its bias policy and how often it plays it."""
+
+    name: str
+    engine: str
+    bias: str
+    epsilon: float
+
+    @classmethod
+    def of_expert(cls, expert: Expert) -> Seat:
+        return cls(expert.name, expert.engine.name, expert.bias, expert.epsilon)
+
+    @classmethod
+    def of_anchor(cls, engine: EngineSpec) -> Seat:
+        """An anchor never deviates by a bias; a random_pct handicap plays that share of uniform random moves."""
+        return cls(engine.name, engine.name, "uniform", engine.random_pct / 100.0) if engine.random_pct else \
+            cls(engine.name, engine.name, "none", 0.0)
+
+
 def header_elo(rating: float) -> str:
-    """Lichess ratings are positive integers; a (very weak) expert measured at or below 0 is written as 1."""
+    """Lichess ratings are positive integers; a (very weak) expert measured at or below 0 is written as 1.
+
+    An expert that won (lost) every game is written at its one-sided bound (population.json says which)."""
     return str(max(1, round(rating)))
 
 
-def game_to_pgn(game: PlayedGame, experts: dict[str, Expert], ratings: dict[str, float], seed: int) -> str:
+def game_to_pgn(game: PlayedGame, seats: dict[str, Seat], ratings: dict[str, float], seed: int) -> str:
     board = chess.Board()
     for uci in game.moves:
         board.push_uci(uci)
     pgn = chess.pgn.Game.from_board(board)
-    white, black = experts[game.white], experts[game.black]
+    white, black = seats[game.white], seats[game.black]
     headers = {
-        "Event": "Synthetic expert game" + (" (calibration)" if game.calibration else ""),
-        "Site": f"synth://seed{seed}/{game.index:07d}",
+        "Event": CALIBRATION_EVENT if game.calibration else EVENT,
+        "Site": site(seed, game.index),
         "Date": SYNTH_DATE,
         "Round": "-",
         "White": white.name,
@@ -40,10 +64,10 @@ def game_to_pgn(game: PlayedGame, experts: dict[str, Expert], ratings: dict[str,
         "WhiteElo": header_elo(ratings[white.name]),
         "BlackElo": header_elo(ratings[black.name]),
         "TimeControl": TIME_CONTROL,
-        "Termination": "Normal",  # checkmate, a draw by rule, or a draw agreed at the ply cap (SynthEnding)
+        "Termination": "Normal",  # checkmate, a draw by rule, or an adjudication at the ply cap (SynthEnding)
         "SynthEnding": game.ending,
-        "WhiteEngine": white.engine.name,
-        "BlackEngine": black.engine.name,
+        "WhiteEngine": white.engine,
+        "BlackEngine": black.engine,
         "WhiteBias": white.bias,
         "BlackBias": black.bias,
         "WhiteEpsilon": f"{white.epsilon:g}",
@@ -55,14 +79,9 @@ def game_to_pgn(game: PlayedGame, experts: dict[str, Expert], ratings: dict[str,
 
 
 def write_pgn_zst(path: pathlib.Path, texts: list[str]) -> int:
-    """Writes atomically (temp file, then rename) so a crash never leaves a half-written PGN behind."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Writes atomically so a crash never leaves a half-written PGN behind; returns the uncompressed size."""
     data = "".join(texts).encode("utf-8")
-    with open(tmp, "wb") as f:
-        f.write(zstandard.ZstdCompressor(level=10).compress(data))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, zstandard.ZstdCompressor(level=10).compress(data))
     return len(data)
 
 

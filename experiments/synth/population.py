@@ -8,34 +8,9 @@ paper's no-diversity ablation.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
-from arena.biases import BIAS_POLICIES
-from arena.stockfish import EngineSpec
-
-NO_BIAS = "none"  # the anchor: the calibrated engine setting itself, never deviating
-
-
-@dataclasses.dataclass(frozen=True)
-class Expert:
-    name: str
-    engine: EngineSpec
-    bias: str
-    epsilon: float
-    is_anchor: bool = False  # searches from a cleared hash every move, as the evaluation's engine players do
-
-    def __post_init__(self) -> None:
-        if self.bias != NO_BIAS and self.bias not in BIAS_POLICIES:
-            raise ValueError(f"expert {self.name}: unknown bias {self.bias!r}; choose from {', '.join(BIAS_POLICIES)}")
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"expert {self.name}: epsilon must be in [0, 1], got {self.epsilon}")
-        if self.bias == NO_BIAS and self.epsilon != 0.0:
-            raise ValueError(f"expert {self.name}: epsilon {self.epsilon} needs a bias policy")
-
-    def describe(self) -> dict:
-        return {"name": self.name, "engine": self.engine.name, "engine_settings": self.engine.settings(),
-                "bias": self.bias, "epsilon": self.epsilon}
+from arena import EngineSpec, Expert
 
 
 def _interp(lo: float, hi: float, frac: float, geometric: bool) -> float:
@@ -71,12 +46,3 @@ def build_population(size: int, nodes_range: tuple[int, int], epsilon_range: tup
         experts.append(Expert(name, EngineSpec(skill=skill, nodes=nodes), bias, eps))
     return experts
 
-
-def anchor_expert(engine: EngineSpec) -> Expert:
-    """The ladder-calibrated engine setting that pins the population's ratings to the evaluation scale.
-
-    An engine with a `random_pct` handicap plays that share of uniformly random moves, as
-    arena.players.StockfishPlayer does in the ladder and the evaluation."""
-    if engine.random_pct:
-        return Expert(engine.name, engine, "uniform", engine.random_pct / 100.0, is_anchor=True)
-    return Expert(engine.name, engine, NO_BIAS, 0.0, is_anchor=True)

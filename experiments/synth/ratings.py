@@ -1,21 +1,17 @@
 """Measured ratings of a synthetic population, on the evaluation's scale.
 
 A few engine settings from the ladder table (the anchors) play calibration games against the
-experts; Bradley-Terry over all games with the anchors fixed puts every expert on the ladder's
-scale, so the model's evaluation ratings and the experts' ratings in the PGN headers are directly
-comparable.
+experts; the project's one rating fit (arena.rate_players: Bradley-Terry over all games with the
+anchors fixed, the same prior as the model's evaluation) puts every expert on the ladder's scale,
+so the model's evaluation ratings and the experts' ratings in the PGN headers are directly comparable.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 
-from arena.anchors import load_anchor_table
-from arena.ratings import bootstrap_all, fit_bradley_terry_detailed
-from arena.stockfish import EngineSpec
+from arena import PRIOR_DRAWS, EngineSpec, Expert, load_anchor_table, rate_players
 from experiments.synth.play import PlayedGame
-from experiments.synth.population import Expert
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +19,6 @@ DEFAULT_TABLE = "ladder-sf15"
 # Used only while no ladder table is available; flagged as provisional in population.json.
 PROVISIONAL_ANCHOR = ("stockfish-l20-n30", 1500.0)
 MAX_ANCHORS = 5
-PRIOR_DRAWS = 1  # virtual draws between each expert and each anchor (see measure_ratings)
 MAX_ANCHOR_NODES = 5000  # calibration games against slow engines would cost more than the population itself
 
 
@@ -98,27 +93,19 @@ def default_anchor_names(table: dict[str, float]) -> list[str]:
 
 def measure_ratings(games: list[PlayedGame], experts: list[Expert], anchors: list[Anchor], n_boot: int,
                     seed: int) -> dict[str, dict]:
-    """Per expert: Bradley-Terry Elo, 95% bootstrap interval (or one-sided bound), and its record (real games)."""
+    """Per expert: its Elo from arena.rate_players with arena.PRIOR_DRAWS (as the model's), a 95% bootstrap
+    interval, or for an expert that won (lost) every rated game a one-sided bound (`rating_bound` "lower"
+    ("upper"), `rating` the bound, the open side of `rating_ci95` None), and its record in the real games."""
     # Clone self-play carries no rating information; the fit only sees games between different players.
     rated = [(g.white, g.black, g.white_score) for g in games if g.white != g.black]
-    # A weak prior (as in BayesElo): one virtual draw between every expert and every anchor. Without it, a
-    # group of experts that lost (or won) every game against everyone outside the group has no finite
-    # maximum-likelihood rating; with hundreds of real games per expert its pull is a few Elo.
-    rated += [(e.name, a.engine.name, 0.5) for e in experts for a in anchors for _ in range(PRIOR_DRAWS)]
-    fixed = {a.engine.name: a.rating for a in anchors}
-    fit = fit_bradley_terry_detailed(rated, fixed)
-    intervals = bootstrap_all(rated, fixed, n_boot=n_boot, seed=seed)
+    fitted = rate_players(rated, {a.engine.name: a.rating for a in anchors}, players=[e.name for e in experts],
+                          prior_draws=PRIOR_DRAWS, n_boot=n_boot, seed=seed)
     out = {}
     for expert in experts:
-        lo, hi, bound = intervals[expert.name]
-        record = _record(games, expert.name)
-        out[expert.name] = {"rating": fit.ratings[expert.name], "rating_ci95": [_finite(lo), _finite(hi)],
-                            "rating_bound": bound, **record}
+        rating = fitted[expert.name]
+        out[expert.name] = {"rating": rating.elo, "rating_ci95": list(rating.ci95), "rating_bound": rating.bound,
+                            **_record(games, expert.name)}
     return out
-
-
-def _finite(x: float) -> float | None:
-    return None if math.isinf(x) else x
 
 
 def _record(games: list[PlayedGame], name: str) -> dict:
