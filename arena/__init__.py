@@ -9,6 +9,7 @@ Chess only: this package imports nothing from the repository except `safeio`. It
     rules       how a game ends: the rules, the ply cap and its adjudication
     match       the match runner: plays planned games to their end, many at once
     records     games.jsonl (append-only) and games.pgn
+    claims      claims on planned games, so concurrent workers split them
     ratings     one Bradley-Terry fit with bootstrap intervals, and Glicko-2
     anchors     anchor tables: the paper's, the bundled measured ones (tables/), files
     ladder      `transcend ladder`: rates opponents on one scale
@@ -16,16 +17,14 @@ Chess only: this package imports nothing from the repository except `safeio`. It
 `jaxformer` imports only the names below.
 """
 from arena.anchors import PAPER_ANCHORS, load_anchor_table
+from arena.biases import BIAS_POLICIES, DEFAULT_BIAS_MIX
+from arena.claims import ClaimBoard
+from arena.experts import Expert, ExpertPlayer
 from arena.match import MatchRunner, PlannedGame, load_openings
 from arena.players import MoveChoice, MoveRequest, Player, RandomMover, StockfishPlayer, make_opponent, parse_opponents
 from arena.ratings import (
     PRIOR_DRAWS,
-    BTFit,
     PlayerRating,
-    bootstrap_all,
-    bootstrap_interval,
-    fit_bradley_terry,
-    fit_bradley_terry_detailed,
     fit_info,
     glicko2_update,
     glicko2_vs_anchors,
@@ -36,10 +35,10 @@ from arena.rules import DEFAULT_MAX_PLIES, SCORES, Ending, adjudicate, rules_end
 from arena.stockfish import DEFAULT_NODES, EngineCrash, EngineSpec, Stockfish, find_stockfish
 
 __all__ = [
-    "BTFit", "DEFAULT_MAX_PLIES", "DEFAULT_NODES", "Ending", "EngineCrash", "EngineSpec", "GameStore",
+    "BIAS_POLICIES", "ClaimBoard", "DEFAULT_BIAS_MIX", "Expert", "ExpertPlayer",
+    "DEFAULT_MAX_PLIES", "DEFAULT_NODES", "Ending", "EngineCrash", "EngineSpec", "GameStore",
     "MatchRunner", "MoveChoice", "MoveRequest", "PAPER_ANCHORS", "PRIOR_DRAWS", "PlannedGame", "Player",
-    "PlayerRating", "RandomMover", "SCORES", "Stockfish", "StockfishPlayer", "adjudicate", "bootstrap_all",
-    "bootstrap_interval", "find_stockfish", "fit_bradley_terry", "fit_bradley_terry_detailed", "fit_info",
-    "glicko2_update", "glicko2_vs_anchors", "load_anchor_table", "load_openings", "make_opponent",
+    "PlayerRating", "RandomMover", "SCORES", "Stockfish", "StockfishPlayer", "adjudicate", "find_stockfish",
+    "fit_info", "glicko2_update", "glicko2_vs_anchors", "load_anchor_table", "load_openings", "make_opponent",
     "parse_opponents", "rate_players", "read_all_records", "read_records", "rules_ending",
 ]

@@ -69,23 +69,31 @@ def rate_ladder(records: list[dict], anchors: dict[str, float], n_boot: int, see
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every option's help names its default once."""
     p = argparse.ArgumentParser(prog="transcend ladder", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--players", required=True,
-                   help="round-robin players: random and Stockfish specs (3, l0-n100, l2-d1), comma-separated")
+                   help="round-robin players: random and Stockfish specs (3, l0-n100, l2-d1), comma-separated (required)")
     p.add_argument("--bridge", action="append", default=[],
-                   help="NAME:OPP1,OPP2 adds NAME, playing only those opponents (repeatable)")
-    p.add_argument("--games", type=int, default=10, help="games per round-robin pair (colours alternate)")
-    p.add_argument("--bridge-games", type=int, default=None, help="games per bridge pair (default --games)")
-    p.add_argument("--nodes", type=int, default=DEFAULT_NODES, help="node limit for bare skill levels")
-    p.add_argument("--anchors", default="paper", help="table whose players are held fixed (paper | FILE)")
-    p.add_argument("--dir", required=True, help="directory for the ladder's games.jsonl / games.pgn (resumable)")
-    p.add_argument("--out", required=True, help="anchor table JSON to write")
-    p.add_argument("--workers", type=int, default=2, help="engine searches in parallel")
-    p.add_argument("--max-plies", type=int, default=DEFAULT_MAX_PLIES, help="ply cap; capped games are adjudicated")
-    p.add_argument("--stockfish", help="Stockfish binary (default: PATH, then /usr/games/stockfish)")
-    p.add_argument("--n-boot", type=int, default=300, help="bootstrap resamples for the intervals")
-    p.add_argument("--note", default="", help="free text stored in the table (how and where it was measured)")
+                   help="NAME:OPP1,OPP2 adds NAME, playing only those opponents; repeatable (default: no bridges)")
+    p.add_argument("--games", type=int, default=10,
+                   help="games per round-robin pair, colours alternating (default: %(default)s)")
+    p.add_argument("--bridge-games", type=int, default=None, help="games per bridge pair (default: --games)")
+    p.add_argument("--nodes", type=int, default=DEFAULT_NODES,
+                   help="node limit for bare skill levels (default: %(default)s)")
+    p.add_argument("--anchors", default="paper",
+                   help="table whose players are held fixed: paper | a bundled table | FILE (default: %(default)s)")
+    p.add_argument("--dir", required=True,
+                   help="directory for the ladder's games.jsonl / games.pgn, resumable (required)")
+    p.add_argument("--out", required=True, help="anchor table JSON to write (required)")
+    p.add_argument("--workers", type=int, default=2, help="engine searches in parallel (default: %(default)s)")
+    p.add_argument("--max-plies", type=int, default=DEFAULT_MAX_PLIES,
+                   help="ply cap; capped games are adjudicated (default: %(default)s)")
+    p.add_argument("--stockfish", help="Stockfish binary (default: $TRANSCEND_STOCKFISH, PATH, then /usr/games/stockfish)")
+    p.add_argument("--n-boot", type=int, default=300,
+                   help="bootstrap resamples for the intervals (default: %(default)s)")
+    p.add_argument("--note", default="",
+                   help="free text stored in the table: how and where it was measured (default: empty)")
     return p
 
 

@@ -112,23 +112,41 @@ class MatchRunner:
         self.workers = max(1, workers)
         self.meta = meta or {}
 
-    def run(self, games: list[PlannedGame], desc: str = "games") -> int:
-        """Play every planned game; returns how many finished."""
+    def run(self, games: list[PlannedGame], desc: str = "games",
+            claim: Callable[[PlannedGame], bool] | None = None) -> int:
+        """Play every planned game; returns how many finished.
+
+        `claim` (concurrent workers on one plan: arena.ClaimBoard) is asked just before a game starts; a game it
+        refuses is another worker's and is skipped. Ctrl-C stops at once: queued engine searches are cancelled,
+        the running ones (a fraction of a second each) end, and KeyboardInterrupt propagates.
+        """
         for plan in games:
             for name in (plan.white, plan.black):
                 if name not in self.players:
                     raise ValueError(f"game {plan.game_id}: no player named {name!r} (have {sorted(self.players)})")
         pending = list(reversed(games))
         live: list[_Live] = []
-        finished = 0
+        finished = skipped = 0
         with cf.ThreadPoolExecutor(self.workers) as pool, tqdm(total=len(games), desc=desc, unit="game") as bar:
-            while pending or live:
-                while pending and len(live) < self.concurrency:
-                    live.append(self._start(pending.pop()))
-                for g in self._step(live, pool):
-                    live.remove(g)
-                    finished += 1
-                    bar.update(1)
+            try:
+                while pending or live:
+                    while pending and len(live) < self.concurrency:
+                        plan = pending.pop()
+                        if claim is None or claim(plan):
+                            live.append(self._start(plan))
+                        else:
+                            skipped += 1
+                            bar.total -= 1
+                            bar.refresh()
+                    for g in self._step(live, pool):
+                        live.remove(g)
+                        finished += 1
+                        bar.update(1)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        if skipped:
+            log.info("%s: %d games were claimed by other workers", desc, skipped)
         return finished
 
     def _start(self, plan: PlannedGame) -> _Live:

@@ -2,14 +2,19 @@
 
 A restart reads the finished game ids and plays only the rest, so a planned game is played once.
 A kill can at worst leave a partial last line; it is cut off (and logged) before appending resumes.
-games.pgn is rebuilt from the records when it disagrees with them (a kill between the two writes).
+games.pgn is rebuilt from the records whenever it is not exactly their PGN (a kill between the two
+writes, or in the middle of a game's PGN, e.g. after its tags).
+Workers sharing a directory pass the directory's lock (arena.ClaimBoard.locked): the repair and every
+append then happen under it, so their writes never interleave.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import pathlib
-import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import chess
 import chess.pgn
@@ -17,7 +22,6 @@ import chess.pgn
 from safeio import append_jsonl, append_line, read_jsonl, repair_jsonl, write_text_atomic
 
 log = logging.getLogger(__name__)
-_GAME_ID_TAG = re.compile(r'^\[GameId "([^"]+)"\]$', re.M)
 
 
 def games_files(eval_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -78,30 +82,36 @@ def record_to_pgn(record: dict) -> str:
 class GameStore:
     """Appends finished games to `<stem>.jsonl` and `<stem>.pgn` in an evaluation directory."""
 
-    def __init__(self, eval_dir: pathlib.Path, stem: str = "games"):
+    def __init__(self, eval_dir: pathlib.Path, stem: str = "games",
+                 lock: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext):
         eval_dir.mkdir(parents=True, exist_ok=True)
         self.jsonl = eval_dir / f"{stem}.jsonl"
         self.pgn = eval_dir / f"{stem}.pgn"
-        if repair_jsonl(self.jsonl):  # logged there
-            log.warning("%s: the game of that partial record will be played again", self.jsonl)
-        self.records = read_records(self.jsonl)
+        self.lock = lock
+        with self.lock():
+            if repair_jsonl(self.jsonl):  # logged there
+                log.warning("%s: the game of that partial record will be played again", self.jsonl)
+            self.records = read_records(self.jsonl)
+            self._reconcile_pgn()
         self.done = {r["game_id"] for r in self.records}
-        self._reconcile_pgn()
 
     def _reconcile_pgn(self) -> None:
-        pgn_ids = _GAME_ID_TAG.findall(self.pgn.read_text()) if self.pgn.exists() else []
-        if pgn_ids == [r["game_id"] for r in self.records]:
+        """Rewrite games.pgn unless it is exactly the records' PGN (a cut game, a missing or extra one)."""
+        expected = "".join(record_to_pgn(r) + "\n" for r in self.records)
+        actual = self.pgn.read_text(encoding="utf-8", errors="replace") if self.pgn.exists() else None
+        if actual == expected:
             return
-        if self.pgn.exists():
-            log.warning("%s disagrees with %s (%d vs %d games); rebuilding it from the records",
-                        self.pgn, self.jsonl, len(pgn_ids), len(self.records))
-        write_text_atomic(self.pgn, "".join(record_to_pgn(r) + "\n" for r in self.records))
+        if actual is not None:
+            log.warning("%s is not the PGN of the %d games in %s (cut or out of step); rebuilding it from the records",
+                        self.pgn, len(self.records), self.jsonl)
+        write_text_atomic(self.pgn, expected)
 
     def append(self, record: dict) -> None:
         """Record one finished game: its JSONL line first (the truth), then its PGN, each flushed to disk."""
         if record["game_id"] in self.done:
             raise RuntimeError(f"game {record['game_id']} is already recorded in {self.jsonl}")
-        append_jsonl(self.jsonl, record)
-        append_line(self.pgn, record_to_pgn(record))
+        with self.lock():
+            append_jsonl(self.jsonl, record)
+            append_line(self.pgn, record_to_pgn(record))
         self.records.append(record)
         self.done.add(record["game_id"])

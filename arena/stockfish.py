@@ -125,7 +125,9 @@ class Stockfish:
         self._start()
 
     def _start(self) -> None:
-        self._engine = chess.engine.SimpleEngine.popen_uci(self.path)
+        # Its own process group: the terminal's Ctrl-C (SIGINT to the foreground group) reaches the caller,
+        # which stops cleanly, and not the engine, whose death would look like a crash.
+        self._engine = chess.engine.SimpleEngine.popen_uci(self.path, setpgrp=True)
         self._engine.configure(self.spec.options())
         self.version = self._engine.id.get("name", "stockfish (unknown version)")
 
@@ -155,9 +157,10 @@ class Stockfish:
         return result.move
 
     def evaluate(self, board: chess.Board) -> int:
-        """Centipawns from White's view; a forced mate is +-MATE_CP."""
+        """Centipawns from White's view; a forced mate is +-MATE_CP. Searched from a cleared hash (a new UCI
+        game per call), so an evaluation does not depend on which positions were evaluated before it."""
         try:
-            info = self._running().analyse(board, self.spec.limit)
+            info = self._running().analyse(board, self.spec.limit, game=object())
         except (chess.engine.EngineTerminatedError, chess.engine.EngineError) as err:
             self._restart(err)
             raise EngineCrash(f"{self.spec.name} crashed during evaluation: {err}") from err

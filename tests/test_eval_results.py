@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from arena import PAPER_ANCHORS, fit_info, rate_players
-from jaxformer.eval.results import rate_step
+from jaxformer.eval.results import describe_rating, rate_step
 
 
 def _records(name: str, seed: int, n_per_anchor: int = 12) -> list[dict]:
@@ -16,7 +16,8 @@ def _records(name: str, seed: int, n_per_anchor: int = 12) -> list[dict]:
             u = rng.random()
             score = 1.0 if u < 0.8 * p_win else 0.5 if u < p_win + 0.2 * (1 - p_win) else 0.0
             white, black = (name, opp) if k % 2 == 0 else (opp, name)
-            out.append({"white": white, "black": black, "white_score": score if white == name else 1.0 - score,
+            out.append({"game_id": f"{name}-{opp}-{k}", "white": white, "black": black,
+                        "white_score": score if white == name else 1.0 - score,
                         "temperature": 0.1, "mode": "move", "adjudicated": k == 3,
                         "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}})
     return out
@@ -49,18 +50,19 @@ def test_a_model_and_an_expert_with_the_same_games_get_the_same_rating():
 
 def test_ratings_json_records_the_fit_and_keeps_every_field():
     records = _records("m@1", seed=5) + [  # one game against an unrated opponent: counted, not rated
-        {"white": "m@1", "black": "random", "white_score": 1.0, "temperature": 0.1, "mode": "move",
+        {"game_id": "r0", "white": "m@1", "black": "random", "white_score": 1.0, "temperature": 0.1, "mode": "move",
          "adjudicated": False, "players": {"white": {"illegal_attempts": 2}, "black": {"illegal_attempts": 0}}}]
     ratings = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
-                        reference=(None, None), n_boot=50)
+                        reference=(None, None), n_boot=50, planned={(0.1, "move"): 64})
     assert ratings["fit"] == fit_info(0, 50) == {"method": "bradley-terry-mle", "prior_draws": 0,
                                                  "anchors_fixed": True, "interval": "bootstrap-95", "n_boot": 50}
     assert list(ratings) == ["run", "step", "anchor_table", "anchors", "reference_rating", "reference_kind", "model",
-                             "fit", "results"]
+                             "fit", "duplicate_games", "results"]
     (entry,) = ratings["results"]
-    assert list(entry) == ["temperature", "mode", "games", "wins", "draws", "losses", "score", "unrated_games",
+    assert list(entry) == ["temperature", "mode", "games", "planned_games", "wins", "draws", "losses", "score", "unrated_games",
                            "opponents", "elo", "elo_ci95", "elo_bound", "glicko2", "margin", "margin_ci95"]
-    assert entry["games"] == 60 and entry["unrated_games"] == 1
+    assert entry["games"] == 60 and entry["unrated_games"] == 1 and entry["planned_games"] == 64
+    assert ratings["duplicate_games"] == 0
     assert entry["opponents"]["random"] == {"games": 1, "wins": 1, "draws": 0, "losses": 0, "adjudicated": 0,
                                             "illegal_attempts": 2}
     assert sum(o["adjudicated"] for o in entry["opponents"].values()) == 5
@@ -69,21 +71,49 @@ def test_ratings_json_records_the_fit_and_keeps_every_field():
 
 
 def test_a_temperature_without_rated_games_has_no_elo():
-    records = [{"white": "m@1", "black": "random", "white_score": 1.0, "temperature": 1.0, "mode": "move",
+    records = [{"game_id": "g0", "white": "m@1", "black": "random", "white_score": 1.0, "temperature": 1.0, "mode": "move",
                 "adjudicated": False, "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}}]
     (entry,) = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
                          reference=(1500.0, "cutoff"), n_boot=50)["results"]
     assert entry["games"] == 0 and entry["score"] is None and entry["elo"] is None and entry["margin"] is None
-    assert entry["unrated_games"] == 1
+    assert entry["unrated_games"] == 1 and entry["glicko2"] is None
+    assert describe_rating(entry) == "not rated (no game against a rated opponent)"
 
 
 @pytest.mark.parametrize("wins", [True, False])
 def test_a_one_sided_record_is_a_marked_bound_in_ratings_json(wins):
-    records = [{"white": "m@1", "black": "stockfish-l1", "white_score": 1.0 if wins else 0.0, "temperature": 0.5,
-                "mode": "move", "adjudicated": False,
-                "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}}] * 8
+    records = [{"game_id": f"g{k}", "white": "m@1", "black": "stockfish-l1", "white_score": 1.0 if wins else 0.0,
+                "temperature": 0.5, "mode": "move", "adjudicated": False,
+                "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}} for k in range(8)]
     (entry,) = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
                          reference=(1500.0, "cutoff"), n_boot=50)["results"]
     assert entry["elo_bound"] == ("lower" if wins else "upper")
     assert entry["elo_ci95"] == ([entry["elo"], None] if wins else [None, entry["elo"]])
     assert entry["margin_ci95"] == ([entry["margin"], None] if wins else [None, entry["margin"]])
+    # No number is printed or stored that was not measured: a bound in words, no Glicko-2 rating.
+    assert entry["glicko2"] is None
+    text = describe_rating(entry)
+    assert "None" not in text
+    assert text == (f"Elo at least {entry['elo']:.0f} (won every game)" if wins
+                    else f"Elo at most {entry['elo']:.0f} (lost every game)")
+
+
+def test_a_game_recorded_twice_is_counted_once_and_reported():
+    records = _records("m@1", seed=5)
+    once = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                     reference=(1500.0, "cutoff"), n_boot=50)
+    twice = rate_step(records + records[:7], "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                      reference=(1500.0, "cutoff"), n_boot=50)
+    assert twice["duplicate_games"] == 7 and once["duplicate_games"] == 0
+    assert twice["results"] == once["results"]
+    assert twice["results"][0]["games"] == 60
+
+
+def test_a_planned_temperature_without_games_is_listed_with_its_plan():
+    records = _records("m@1", seed=5)
+    ratings = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                        reference=(1500.0, "cutoff"), n_boot=50, planned={(0.1, "move"): 60, (1.0, "move"): 60})
+    by_t = {r["temperature"]: r for r in ratings["results"]}
+    assert sorted(by_t) == [0.1, 1.0]
+    assert (by_t[0.1]["games"], by_t[0.1]["planned_games"]) == (60, 60)
+    assert (by_t[1.0]["games"], by_t[1.0]["planned_games"], by_t[1.0]["elo"]) == (0, 60, None)

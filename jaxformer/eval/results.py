@@ -1,6 +1,11 @@
 """ratings.json for one evaluated step: per temperature, MLE Elo with a bootstrap interval (the project's
 one rating fit, `arena.rate_players`, the same that rates the synthetic experts and the ladder), Glicko-2
-(one rating period) and the transcendence margin over the reference rating (docs/INTERFACES.md).
+(one rating period) and the transcendence margin over the reference rating (docs/contracts.md).
+
+A game id is counted once: a second record of a game (two workers that played it, from before games
+were claimed) is reported and counted in "duplicate_games", never rated twice. Glicko-2 is null
+without rated games and for a one-sided record (won or lost every game), where one rating period
+has no finite answer (its iteration diverges to values like -8884).
 """
 from __future__ import annotations
 
@@ -62,10 +67,11 @@ def _model_games(records: list[dict], model_name: str,
 
 
 def _rate_group(records: list[dict], model_name: str, anchors: dict[str, float], ref: float | None, *,
-                n_boot: int, seed: int) -> dict[str, Any]:
+                planned: int | None, n_boot: int, seed: int) -> dict[str, Any]:
     """One temperature's entry of ratings.json (without its temperature and mode)."""
     games, per_opp, unrated = _model_games(records, model_name, anchors)
-    entry: dict[str, Any] = {"games": len(games), "wins": 0, "draws": 0, "losses": 0, "score": None,
+    entry: dict[str, Any] = {"games": len(games), "planned_games": planned, "wins": 0, "draws": 0, "losses": 0,
+                             "score": None,
                              "unrated_games": unrated, "opponents": per_opp,
                              "elo": None, "elo_ci95": [None, None], "elo_bound": None, "glicko2": None,
                              "margin": None, "margin_ci95": [None, None]}
@@ -77,24 +83,61 @@ def _rate_group(records: list[dict], model_name: str, anchors: dict[str, float],
     rating, rd, vol = glicko2_vs_anchors(model_name, games, anchors)
     entry.update(wins=fit.wins, draws=fit.draws, losses=fit.losses, score=round((fit.wins + 0.5 * fit.draws) / fit.games, 4),
                  elo=_rounded(fit.elo), elo_ci95=[_rounded(lo), _rounded(hi)], elo_bound=fit.bound,
-                 glicko2={"rating": round(rating, 1), "rd": round(rd, 1), "volatility": round(vol, 6)})
+                 glicko2=None if fit.bound else {"rating": round(rating, 1), "rd": round(rd, 1),
+                                                 "volatility": round(vol, 6)})
     if ref is not None:
         entry.update(margin=_rounded(fit.elo - ref),
                      margin_ci95=[_rounded(_minus(lo, ref)), _rounded(_minus(hi, ref))])
     return entry
 
 
+def unique_games(records: list[dict]) -> tuple[list[dict], int]:
+    """The records with each game id once (its first record), and how many later copies were dropped."""
+    seen: set[str] = set()
+    unique = []
+    for r in records:
+        if r["game_id"] not in seen:
+            seen.add(r["game_id"])
+            unique.append(r)
+    return unique, len(records) - len(unique)
+
+
 def rate_step(records: list[dict], model_name: str, anchors: dict[str, float], *, run: str, step: int,
-              anchor_table: str, reference: tuple[float | None, str | None], n_boot: int = 1000) -> dict:
-    """The ratings.json object from a step's game records: one entry per (temperature, mode)."""
-    groups: dict[tuple, list[dict]] = {}
+              anchor_table: str, reference: tuple[float | None, str | None], n_boot: int = 1000,
+              planned: dict[tuple[float, str], int] | None = None) -> dict:
+    """The ratings.json object from a step's game records: one entry per (temperature, mode), recorded or planned.
+
+    `planned` maps (temperature, mode) to the games the plan holds for it (every shard, every opponent).
+    """
+    records, duplicates = unique_games(records)
+    if duplicates:
+        log.warning("step %d: %d games are recorded more than once (workers that played the same games); "
+                    "each game is counted once", step, duplicates)
+    planned = planned or {}
+    groups: dict[tuple, list[dict]] = {key: [] for key in planned}
     for r in records:
         if model_name in (r["white"], r["black"]):
             groups.setdefault((r["temperature"], r["mode"]), []).append(r)
     ref, ref_kind = reference
     results = [{"temperature": temp, "mode": mode,
-                **_rate_group(recs, model_name, anchors, ref, n_boot=n_boot, seed=step)}
+                **_rate_group(recs, model_name, anchors, ref, planned=planned.get((temp, mode)), n_boot=n_boot,
+                              seed=step)}
                for (temp, mode), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
     return {"run": run, "step": step, "anchor_table": anchor_table, "anchors": anchors,
             "reference_rating": ref, "reference_kind": ref_kind, "model": model_name,
-            "fit": fit_info(PRIOR_DRAWS, n_boot), "results": results}
+            "fit": fit_info(PRIOR_DRAWS, n_boot), "duplicate_games": duplicates, "results": results}
+
+
+def describe_rating(entry: dict) -> str:
+    """One result's rating in words: never a number that was not measured."""
+    if not entry["games"]:
+        return "not rated (no game against a rated opponent)"
+    if entry["elo"] is None:
+        return "not rated (the fit found no finite rating)"
+    lo, hi = entry["elo_ci95"]
+    if entry["elo_bound"] == "upper":
+        return f"Elo at most {entry['elo']:.0f} (lost every game)"
+    if entry["elo_bound"] == "lower":
+        return f"Elo at least {entry['elo']:.0f} (won every game)"
+    interval = f" [{lo:.0f}, {hi:.0f}]" if lo is not None and hi is not None else ""
+    return f"Elo {entry['elo']:.0f}{interval}"

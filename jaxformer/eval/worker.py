@@ -2,7 +2,12 @@
 
 Results go to RUN/eval/STEP/ (games.jsonl, games.pgn, ratings.json) and to TensorBoard under RUN/tb/.
 Restarting continues where the last run stopped: each planned game has a stable id, and finished
-ids are read back from games.jsonl, so no game is ever played twice.
+ids are read back from the games files, so no game is ever played twice. Workers may run side by
+side on one step (on one host or several, sharing the run directory): each game is claimed just
+before it starts (arena.ClaimBoard, RUN/eval/STEP/claims/), so they split the plan between them.
+The model's games are keyed by the checkpoint's identity, `run-<run_id[:12]>@STEP` (config.json's
+run_id), so a copied or renamed run directory keeps its games; a run without a run_id is named by
+its directory.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import time
 from arena import (
     DEFAULT_MAX_PLIES,
     DEFAULT_NODES,
+    ClaimBoard,
     EngineSpec,
     GameStore,
     MatchRunner,
@@ -29,13 +35,21 @@ from arena import (
     read_all_records,
 )
 from jaxformer.config import RunConfig
-from jaxformer.eval.results import rate_step, reference_rating
+from jaxformer.eval.results import describe_rating, rate_step, reference_rating
 from jaxformer.rundir import RunDir, games_stem
 from safeio import write_json_atomic
 
 log = logging.getLogger("transcend.eval")
 PAPER_TEMPERATURES = "0.001,0.01,0.1,0.3,0.5,0.75,1.0,1.5"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+SUGGESTED_LADDER = "ladder-sf15"  # the bundled table that rates the random mover and the low levels
+# The plan's time estimate is rough, by design: an average game of ROUGH_PLIES plies, engines searching
+# ROUGH_NODES_PER_S nodes a second per worker (a depth limit: ROUGH_DEPTH_MOVE_S a move) and one batched model
+# pass of ROUGH_MODEL_PASS_S serving every game in flight. The progress bar's ETA refines it as games finish.
+ROUGH_PLIES = 120
+ROUGH_NODES_PER_S = 500_000
+ROUGH_DEPTH_MOVE_S = 0.05
+ROUGH_MODEL_PASS_S = 0.3
 
 
 def plan_step(step: int, model: str, opponents: list[str], temperatures: list[float], games: int, mode: str,
@@ -57,43 +71,128 @@ def shard_of(plan: list[PlannedGame], shard: tuple[int, int]) -> list[PlannedGam
     return [g for k, g in enumerate(plan) if k % n == i]
 
 
+def planned_per_group(plan: list[PlannedGame]) -> dict[tuple[float, str], int]:
+    """Games the (whole, unsharded) plan holds per (temperature, mode): ratings.json's planned_games."""
+    out: dict[tuple[float, str], int] = {}
+    for g in plan:
+        key = (float(g.temperature or 0.0), str(g.mode))
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def rough_seconds(todo: list[PlannedGame], model: str, workers: int, concurrency: int) -> float:
+    """A rough wall time for `todo` (see ROUGH_PLIES): engine searches spread over the workers, plus model passes."""
+    engine_s = 0.0
+    for g in todo:
+        opponent = g.black if g.white == model else g.white
+        if opponent != "random":
+            spec = EngineSpec.parse(opponent)
+            move_s = spec.nodes / ROUGH_NODES_PER_S if spec.nodes is not None else ROUGH_DEPTH_MOVE_S
+            engine_s += ROUGH_PLIES / 2 * move_s
+    model_s = len(todo) * ROUGH_PLIES / 2 * ROUGH_MODEL_PASS_S / max(1, min(concurrency, len(todo) or 1))
+    return engine_s / max(1, workers) + model_s
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def _parse_temperatures(text: str) -> list[float]:
+    try:
+        temps = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        temps = []
+    if not temps or min(temps) < 0 or not all(t == t and t != float("inf") for t in temps):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated non-negative numbers, e.g. 0,0.1,1.0 "
+                                         "(0 = arg-max)")
+    return temps
+
+
 def _parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected I/N, e.g. 0/4") from None
     if not 0 <= i < n:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 0 <= I < N")
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= I < N")
     return i, n
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every option's help names its default once."""
     p = argparse.ArgumentParser(prog="transcend eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run directory written by `transcend train`")
-    p.add_argument("--watch", action="store_true", help="keep polling for new checkpoints; evaluate each once")
-    p.add_argument("--poll", type=float, default=60.0, help="seconds between checkpoint polls with --watch")
-    p.add_argument("--steps", default="latest", help="latest | all | comma-separated steps (default latest)")
+    p.add_argument("--run", required=True, help="run directory written by `transcend train` (required)")
+    p.add_argument("--watch", action="store_true",
+                   help="keep polling for new checkpoints; evaluate each once (default: off)")
+    p.add_argument("--poll", type=float, default=60.0, help="seconds between checkpoint polls with --watch "
+                                                            "(default: %(default)s)")
+    p.add_argument("--steps", default="latest", help="latest | all | comma-separated steps (default: %(default)s)")
     p.add_argument("--levels", default="1,3,5",
                    help="opponents: Stockfish skill levels with optional node/depth limits (3, l0-n100, l2-d1) "
-                        "and/or 'random' for the uniform random mover (default 1,3,5: the paper)")
-    p.add_argument("--nodes", type=int, default=DEFAULT_NODES,
-                   help=f"node limit per engine move for bare levels (default {DEFAULT_NODES} ~ 0.1 s on one core)")
-    p.add_argument("--temperatures", default=PAPER_TEMPERATURES, help="model sampling temperatures (0 = arg-max)")
-    p.add_argument("--games", type=int, default=100, help="games per temperature and opponent (half with each colour)")
+                        "and/or 'random' for the uniform random mover (default: %(default)s, the paper's)")
+    p.add_argument("--nodes", type=_positive_int, default=DEFAULT_NODES,
+                   help="node limit per engine move for bare levels (default: %(default)s, ~ 0.1 s on one core)")
+    p.add_argument("--temperatures", type=_parse_temperatures, default=PAPER_TEMPERATURES,
+                   help="model sampling temperatures, comma-separated, 0 = arg-max (default: %(default)s, the paper's)")
+    p.add_argument("--games", type=_positive_int, default=100,
+                   help="games per temperature and opponent, half with each colour (default: %(default)s)")
     p.add_argument("--mode", choices=("move", "char"), default="move",
-                   help="move: exact temperature over legal moves; char: the paper's per-character sampling")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="engine searches in parallel")
-    p.add_argument("--concurrency", type=int, default=32, help="games in flight (batched into one model pass)")
-    p.add_argument("--shard", type=_parse_shard, default=(0, 1), help="I/N: play every N-th planned game from I")
-    p.add_argument("--anchors", default="paper", help="anchor table: paper | a bundled table (ladder-sf15) | FILE")
-    p.add_argument("--openings", help="opening suite: one line of SAN moves per opening (default: start position)")
-    p.add_argument("--max-plies", type=int, default=DEFAULT_MAX_PLIES, help="ply cap; capped games are adjudicated")
-    p.add_argument("--stockfish", help="Stockfish binary (default: PATH, then /usr/games/stockfish)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the Elo interval")
-    p.add_argument("--out", help="evaluation directory (default RUN/eval)")
-    p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard scalars")
+                   help="move: exact temperature over legal moves; char: the paper's per-character sampling "
+                        "(default: %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                   help="engine searches in parallel (default: %(default)s, the CPU count)")
+    p.add_argument("--concurrency", type=_positive_int, default=32,
+                   help="games in flight, batched into one model pass (default: %(default)s)")
+    p.add_argument("--shard", type=_parse_shard, default="0/1",
+                   help="I/N: play every N-th planned game from I; workers without --shard split the games too "
+                        "(default: %(default)s, the whole plan)")
+    p.add_argument("--anchors", default="paper",
+                   help=f"anchor table: paper | a bundled table ({SUGGESTED_LADDER}, which also rates random) | FILE "
+                        "(default: %(default)s)")
+    p.add_argument("--openings", help="opening suite: one line of SAN moves per opening (default: the start position)")
+    p.add_argument("--max-plies", type=_positive_int, default=DEFAULT_MAX_PLIES,
+                   help="ply cap; capped games are adjudicated (default: %(default)s)")
+    p.add_argument("--stockfish", help="Stockfish binary (default: $TRANSCEND_STOCKFISH, PATH, then /usr/games/stockfish)")
+    p.add_argument("--n-boot", type=_positive_int, default=1000,
+                   help="bootstrap resamples for the Elo interval (default: %(default)s)")
+    p.add_argument("--out", help="evaluation directory (default: RUN/eval)")
+    p.add_argument("--no-tensorboard", action="store_true",
+                   help="do not write TensorBoard scalars (default: off, scalars go to RUN/tb)")
     return p
+
+
+def model_name(run: RunDir, run_cfg: RunConfig, step: int) -> str:
+    """The checkpoint's identity: `run-<first 12 hex of run_id>@STEP`, or `<directory name>@STEP` without a run_id."""
+    run_id = getattr(run_cfg, "run_id", "") or ""
+    return f"run-{run_id[:12]}@{step}" if run_id else f"{run.root.resolve().name}@{step}"
+
+
+def anchor_warning(opponents: list[str], anchors: dict[str, float], table: str) -> str | None:
+    """Why some opponents' games rate nothing, and which table would rate them; None when all are anchored."""
+    unanchored = [o for o in opponents if o not in anchors]
+    if not unanchored:
+        return None
+    advice = f"pass --anchors {SUGGESTED_LADDER} to rate them" \
+        if table != SUGGESTED_LADDER and all(o in load_anchor_table(SUGGESTED_LADDER) for o in unanchored) \
+        else "pass an anchor table that has them (`transcend ladder` writes one)"
+    return (f"opponents {', '.join(unanchored)} are not in anchor table {table!r}: their games are played but rate "
+            f"nothing (the model's rating uses only {', '.join(o for o in opponents if o in anchors) or 'no opponent'}); "
+            f"{advice}")
 
 
 class Evaluator:
@@ -102,15 +201,13 @@ class Evaluator:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.run = RunDir(args.run)
+        self.run_cfg = RunConfig.from_json(self.run.config.read_text())
         self.opponents = parse_opponents(args.levels, args.nodes)
-        self.temperatures = [float(t) for t in args.temperatures.split(",") if t.strip()]
-        if not self.temperatures or min(self.temperatures) < 0:
-            raise ValueError(f"--temperatures {args.temperatures!r}: give non-negative temperatures")
+        self.temperatures: list[float] = args.temperatures
         self.anchors = load_anchor_table(args.anchors)
-        unanchored = [o for o in self.opponents if o not in self.anchors]
-        if unanchored:
-            log.warning("opponents %s are not in anchor table %r: their games are played but not rated",
-                        unanchored, args.anchors)
+        warning = anchor_warning(self.opponents, self.anchors, args.anchors)
+        if warning:
+            log.warning("%s", warning)
         self.openings = load_openings(args.openings) if args.openings else None
         self.players = {name: make_opponent(name, args.stockfish) for name in self.opponents}
         self.adjudicator = Stockfish(EngineSpec(skill=20, nodes=DEFAULT_NODES), args.stockfish)
@@ -122,60 +219,83 @@ class Evaluator:
         self.adjudicator.close()
 
     def model_name(self, step: int) -> str:
-        return f"{self.run.root.resolve().name}@{step}"
+        return model_name(self.run, self.run_cfg, step)
 
-    def pending(self, step: int) -> tuple[list[PlannedGame], GameStore]:
+    def full_plan(self, step: int) -> list[PlannedGame]:
         a = self.args
-        plan = shard_of(plan_step(step, self.model_name(step), self.opponents, self.temperatures, a.games, a.mode,
-                                  self.openings), a.shard)
-        store = GameStore(self.run.eval_step(step, a.out), self.stem)
-        return [g for g in plan if g.game_id not in store.done], store
+        return plan_step(step, self.model_name(step), self.opponents, self.temperatures, a.games, a.mode, self.openings)
+
+    def pending(self, step: int) -> tuple[list[PlannedGame], list[PlannedGame]]:
+        """This worker's share of the plan (its --shard), and those of its games no games file holds yet."""
+        mine = shard_of(self.full_plan(step), self.args.shard)
+        done = {r["game_id"] for r in read_all_records(self.run.eval_step(step, self.args.out))}
+        return mine, [g for g in mine if g.game_id not in done]
+
+    def describe_plan(self, step: int, mine: list[PlannedGame], todo: list[PlannedGame]) -> str:
+        a = self.args
+        share = f", shard {a.shard[0]}/{a.shard[1]}: {len(mine)}" if a.shard != (0, 1) else ""
+        eta = _duration(rough_seconds(todo, self.model_name(step), a.workers, a.concurrency))
+        return (f"step {step} plan: {a.games} games per opponent and temperature x {len(self.opponents)} opponents "
+                f"({', '.join(self.opponents)}) x {len(self.temperatures)} temperatures "
+                f"({', '.join(f'{t:g}' for t in self.temperatures)}) = {len(self.full_plan(step))} games{share}; "
+                f"{len(mine) - len(todo)} already recorded, {len(todo)} to play"
+                + (f", roughly {eta} (a rough guess; the progress bar's ETA refines it)" if todo else ""))
 
     def evaluate(self, step: int) -> bool:
         """Play a step's missing games and rate it; False when its checkpoint cannot be loaded."""
         from jaxformer.checkpoint import CheckpointError, load_for_inference
 
-        todo, store = self.pending(step)
-        run_cfg = None
+        mine, todo = self.pending(step)
+        log.info("%s", self.describe_plan(step, mine, todo))
         if todo:
             try:
-                model, step, run_cfg = load_for_inference(self.run.root, step)
+                model, step, _ = load_for_inference(self.run.root, step)
             except CheckpointError as err:
                 log.error("skipping step %d: %s", step, err)
                 return False
-            self.play(step, model, run_cfg, todo, store)
-        self.rate(step, run_cfg)
+            self.play(step, model, todo)
+        self.rate(step)
         return True
 
-    def play(self, step: int, model, run_cfg: RunConfig, todo: list[PlannedGame], store: GameStore) -> None:
-        """The model of `step` plays the games in `todo` against the opponents; finished games go to `store`."""
+    def play(self, step: int, model, todo: list[PlannedGame]) -> None:
+        """The model of `step` plays the games of `todo` that no other worker has claimed; finished games are
+        recorded in this worker's games file."""
         from data_pipeline import get_tokenizer
         from jaxformer.eval.model_player import ModelPlayer
 
+        eval_dir = self.run.eval_step(step, self.args.out)
+        claims = ClaimBoard(eval_dir, recorded=lambda: {r["game_id"] for r in read_all_records(eval_dir)})
+        store = GameStore(eval_dir, self.stem, lock=claims.locked)
+
+        def record(game: dict) -> None:
+            store.append(game)
+            claims.finish(game["game_id"])
+
         name = self.model_name(step)
-        player = ModelPlayer(model, get_tokenizer(run_cfg.data.tokenizer), mode=self.args.mode, name=name,
+        player = ModelPlayer(model, get_tokenizer(self.run_cfg.data.tokenizer), mode=self.args.mode, name=name,
                              settings={"run": str(self.run.root), "step": step}, slots=self.args.concurrency)
         meta = {"run": str(self.run.root), "step": step, "event": f"transcend eval {self.run.root.name}",
                 "site": socket.gethostname()}
-        runner = MatchRunner({**self.players, name: player}, self.adjudicator, store.append,
+        runner = MatchRunner({**self.players, name: player}, self.adjudicator, record,
                              max_plies=self.args.max_plies, concurrency=self.args.concurrency,
                              workers=self.args.workers, meta=meta)
-        log.info("step %d: playing %d games (%d already recorded)", step, len(todo), len(store.done))
-        runner.run(todo, desc=f"step {step}")
+        try:
+            runner.run(todo, desc=f"step {step}", claim=lambda g: claims.claim(g.game_id))
+        finally:
+            claims.release_unfinished()
+            claims.close()
 
-    def rate(self, step: int, run_cfg: RunConfig | None = None) -> dict:
+    def rate(self, step: int) -> dict:
         """Rate a step from every shard's games; writes RUN/eval/STEP/ratings.json (and TensorBoard scalars)."""
-        if run_cfg is None:
-            run_cfg = RunConfig.from_json(self.run.config.read_text())
         records = read_all_records(self.run.eval_step(step, self.args.out))
         ratings = rate_step(records, self.model_name(step), self.anchors, run=str(self.run.root), step=step,
-                            anchor_table=self.args.anchors, reference=reference_rating(run_cfg),
-                            n_boot=self.args.n_boot)
+                            anchor_table=self.args.anchors, reference=reference_rating(self.run_cfg),
+                            n_boot=self.args.n_boot, planned=planned_per_group(self.full_plan(step)))
         write_json_atomic(self.run.ratings(step, self.args.out), ratings)
         for r in ratings["results"]:
-            bound = f" ({r['elo_bound']} bound)" if r["elo_bound"] else ""
-            log.info("step %d T=%g %s: %d games, score %s, Elo %s %s%s", step, r["temperature"], r["mode"],
-                     r["games"], r["score"], r["elo"], r["elo_ci95"], bound)
+            score = f"score {r['score']:.3f}" if r["score"] is not None else "no score"
+            log.info("step %d T=%g %s: %d rated games of %s planned (%d unrated), %s, %s", step, r["temperature"],
+                     r["mode"], r["games"], r["planned_games"], r["unrated_games"], score, describe_rating(r))
         if not self.args.no_tensorboard:
             self._tensorboard(step, ratings)
         return ratings
@@ -231,6 +351,15 @@ def _evaluate_steps(ev: Evaluator, args: argparse.Namespace) -> int:
         time.sleep(args.poll)
 
 
+def _nothing_evaluated(run: RunDir) -> str:
+    from jaxformer.checkpoint import list_complete_steps
+
+    if not list_complete_steps(run.root):
+        return (f"no checkpoint evaluated: {run.root} has no complete checkpoint yet (none in {run.checkpoints}); "
+                "train it first (`transcend train`), or pass --watch to evaluate checkpoints as they appear")
+    return f"no checkpoint evaluated in {run.root}: the requested steps are missing or could not be loaded (see above)"
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
@@ -249,11 +378,11 @@ def main(argv: list[str]) -> int:
     try:
         rated = _evaluate_steps(ev, args)
     except KeyboardInterrupt:
-        log.info("interrupted; finished games are saved, rerun to continue")
+        log.info("interrupted: finished games are saved; rerun the same command to play the rest")
         return 130
     finally:
         ev.close()
     if not args.watch and not rated:
-        log.error("no checkpoint evaluated in %s", run.root)
+        log.error("%s", _nothing_evaluated(run))
         return 1
     return 0
