@@ -209,7 +209,9 @@ class MatchRunner:
         return ended
 
     def _request(self, g: _Live) -> MoveRequest:
-        return MoveRequest(g.plan.game_id, g.board.copy(), g.plan.temperature, g.rng)
+        # The live board itself, not a copy (a copy replays the whole move stack: ~0.5 ms a ply): players must
+        # not modify it, and nothing else touches a game's board until every player of this step has answered.
+        return MoveRequest(g.plan.game_id, g.board, g.plan.temperature, g.rng)
 
     def _replay(self, g: _Live, err: Exception) -> None:
         g.replays += 1
