@@ -9,6 +9,8 @@
 
 Every stage is a subprocess whose output is shown live and kept in OUT/logs/STAGE.log; a stage
 whose output is complete is skipped, so rerunning continues where an interrupted demo stopped.
+Ctrl-C (SIGINT) or SIGTERM is passed on to the running stage, which saves its work (training saves a
+checkpoint) and exits; the demo then stops with one line and exit code 128+signal (130 for Ctrl-C).
 Stage timings go to OUT/timings.json.
 """
 from __future__ import annotations
@@ -17,10 +19,13 @@ import argparse
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
+from experiments.report.cli import DefaultsOnceHelpFormatter
 from safeio import write_json_atomic
 
 # Measured on the shared 2-core machine (load average ~6 from other jobs; tcmalloc preloaded): synth ~8
@@ -34,25 +39,29 @@ REAL_DATA_CUTOFF = 1500
 ANCHOR_TABLE = "ladder-sf15"  # the calibrated opponents; synth anchors the experts' ratings to the same table
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsOnceHelpFormatter):
+    """The module docstring as written, and each option's default once."""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--out", default="runs/demo", help="everything goes under this directory")
     p.add_argument("--data", default=None,
-                   help="real games instead of the synthetic population: a PGN file (.pgn/.pgn.zst) or lichess:YYYY-MM")
+                   help="real games instead of the synthetic population: a PGN file (.pgn/.pgn.zst) or lichess:YYYY-MM; "
+                        "None: the synthetic population")
     p.add_argument("--cutoff", type=int, default=REAL_DATA_CUTOFF,
                    help="with --data: train only on games whose players are all rated <= this (the reference line)")
     p.add_argument("--games", type=int, default=SYNTH_GAMES, help="synthetic games to generate")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for synth and build")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic population's games")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    help="extra training config override (repeatable), e.g. --set train.steps=1000")
     p.add_argument("--temperatures", nargs="+", default=TEMPERATURES, help="sampling temperatures to evaluate")
     p.add_argument("--anchors", default=ANCHOR_TABLE,
                    help="anchor table (bundled name or JSON file) rating both the experts and the model")
     p.add_argument("--opponents", nargs="+", default=None,
-                   help=f"evaluation opponents (names in the {ANCHOR_TABLE} table; default: the random mover and "
-                        "the two weakest Stockfish settings)")
+                   help=f"evaluation opponents (names in the {ANCHOR_TABLE} table); None: the random mover and "
+                        "the two weakest Stockfish settings of the anchor table")
     p.add_argument("--eval-concurrency", type=int, default=EVAL_CONCURRENCY,
                    help="games in flight during evaluation, batched into one model call")
     p.add_argument("--eval-games", type=int, default=EVAL_GAMES, help="games per temperature and opponent")
@@ -71,6 +80,60 @@ def weakest_opponents(table_name: str, n_engines: int) -> list[str]:
             spec = EngineSpec.parse(name)
             engines.append((not (spec.skill < 20 or spec.random_pct > 0), rating, name))
     return (["random"] if "random" in table else []) + [name for *_, name in sorted(engines)[:n_engines]]
+
+
+class StageInterrupted(Exception):
+    """The demo was interrupted (SIGINT/SIGTERM) while a stage ran; the stage got the signal and has exited."""
+
+    def __init__(self, stage: str, signum: int, returncode: int):
+        super().__init__(f"demo: interrupted during stage {stage!r} ({signal.Signals(signum).name}); the stage saved "
+                         f"its work and exited ({returncode}): rerun the same command to continue")
+        self.signum = signum
+
+
+class _ForwardSignals:
+    """While a stage runs, SIGINT and SIGTERM sent to the demo are passed on to the stage's process (one that came
+    before the process started is passed on when it does). A stage still running after KILL_AFTER signals is
+    killed with its process group: the way out of a stage that hangs."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    KILL_AFTER = 3
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.signum: int | None = None
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _ForwardSignals:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def attach(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        if self.signum is not None:
+            self._forward()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        self.count += 1
+        if self.proc is not None:
+            self._forward()
+
+    def _forward(self) -> None:
+        assert self.proc is not None and self.signum is not None
+        if self.proc.poll() is not None:
+            return
+        if self.count >= self.KILL_AFTER:
+            print(f"\ndemo: signalled {self.count} times; killing the stage", file=sys.stderr, flush=True)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            self.proc.send_signal(self.signum)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class Stages:
@@ -93,12 +156,18 @@ class Stages:
         self.timings.setdefault(name, 0.0)
 
     def run(self, name: str, args: list[str]) -> None:
+        """Run one stage to its end. SIGINT/SIGTERM (Ctrl-C) are forwarded to the stage, which saves its work and
+        exits (training saves a checkpoint), then the demo stops with exit 128+signal (130 for Ctrl-C)."""
         cmd = [sys.executable, "-m", "experiments.cli", *args]
         print("    $ transcend " + " ".join(args), flush=True)
         start = time.time()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(self.logs / f"{name}.log", "wb") as log, \
-                subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as proc:
+        # Its own process group: the terminal's Ctrl-C reaches only the demo, which forwards it to the stage
+        # alone, so the stage's own children (engines, loader workers) are stopped by the stage, not twice.
+        with _ForwardSignals() as forwarded, open(self.logs / f"{name}.log", "wb") as log, \
+                subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, process_group=0) as proc:
+            forwarded.attach(proc)
+            assert proc.stdout is not None
             while chunk := proc.stdout.read1(65536):
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
@@ -106,6 +175,8 @@ class Stages:
             rc = proc.wait()
         self.timings[name] = round(time.time() - start, 1)
         self._save()
+        if forwarded.signum is not None:
+            raise StageInterrupted(name, forwarded.signum, rc)
         if rc != 0:
             raise SystemExit(f"demo: stage {name!r} failed (exit code {rc}); its log is {self.logs / name}.log. "
                              "Fix the problem and rerun: finished stages are skipped.")
@@ -121,7 +192,18 @@ class Stages:
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+    """The demo; Ctrl-C stops it with one line and exit 130 (the running stage saves its work first)."""
+    try:
+        return run_demo(parse_args(argv))
+    except StageInterrupted as stop:
+        print(f"\n{stop}", file=sys.stderr, flush=True)
+        return 128 + stop.signum
+    except KeyboardInterrupt:  # between stages: nothing is running, everything finished is saved
+        print("\ndemo: interrupted between stages; rerun the same command to continue", file=sys.stderr, flush=True)
+        return 130
+
+
+def run_demo(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out).resolve()  # absolute: checkpoints are restored by absolute path
     stages = Stages(out)
     synth_dir, shard_dir, run_dir = out / "synth", out / "shards", out / "run"

@@ -29,7 +29,8 @@ FIT = {"method": "bradley-terry-mle", "prior_draws": 0, "anchors_fixed": True, "
 
 
 def make_run(root: pathlib.Path, name: str, d_model: int, cutoff: int | None, ref: float | None, kind: str | None,
-             results: dict[int, list[dict]], losses: list[float], fit: dict | None = None) -> pathlib.Path:
+             results: dict[int, list[dict]], losses: list[float], fit: dict | None = None,
+             anchors: dict[str, float] | None = None) -> pathlib.Path:
     run = root / name
     (run / "eval").mkdir(parents=True)
     tiny = get_preset("tiny")
@@ -46,7 +47,8 @@ def make_run(root: pathlib.Path, name: str, d_model: int, cutoff: int | None, re
     (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     for step, rows in results.items():
         (run / "eval" / str(step)).mkdir()
-        ratings = {"run": str(run), "step": step, "anchor_table": "ladder-sf15", "anchors": {"stockfish-l1": 1554},
+        ratings = {"run": str(run), "step": step, "anchor_table": "ladder-sf15",
+                   "anchors": anchors or {"stockfish-l1": 1554},
                    "reference_rating": ref, "reference_kind": kind, "results": rows}
         if fit is not None:
             ratings["fit"] = fit
@@ -197,7 +199,7 @@ def test_unrated_results_and_unknown_reference_are_reported_not_crashed(tmp_path
                      {10: [{**_result(0.001, 900, 800, 1000, 0), "margin": None, "margin_ci95": [None, None]}]}, [3.0])
     # One temperature rated (and above the cutoff), the other not.
     mixed = make_run(tmp_path, "mixed", 64, 1000, 1000.0, "cutoff",
-                     {10: [_result(0.001, 1200, 1100, 1300, 1000), _unrated(1.0, 6)]}, [3.0, 2.0])
+                     {10: [_result(0.001, 1200, 1100, 1300, 1000), _unrated(1.0, 40)]}, [3.0, 2.0])
     out = tmp_path / "out"
     assert cli_main(["report", str(unrated), str(noref), str(mixed), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -221,7 +223,7 @@ def test_unrated_results_and_unknown_reference_are_reported_not_crashed(tmp_path
     md = (out / "report.md").read_text()
     assert "| unrated | 10 | 0.001 | move | 0 (+12 unrated) | 0 / 0 / 0 | - | - | - | - | - |" in md
     assert "| noref | 10 | 0.001 | move | 40 | 20 / 5 / 15 | 0.562 | 900 | [800, 1000] | - | - |" in md
-    assert "| mixed | 10 | 1 | move | 0 (+6 unrated) | 0 / 0 / 0 | - | - | - | - | - |" in md
+    assert "| mixed | 10 | 1 | move | 0 (+40 unrated) | 0 / 0 / 0 | - | - | - | - | - |" in md
     assert f"| noref | {_params(64):,} | 2 x 64 | - | 10 | 3.0000 | - | 10 | - |" in md  # no reference: "-"
 
 
@@ -247,3 +249,206 @@ def test_margin_vs_size_with_two_runs_of_one_size(tmp_path):
     margins = {r["name"]: [x["margin"] for x in r["results"]] for r in summary["runs"]}
     assert margins == {"c1000": [200, -100], "c1300": [50, -200], "big": [400, -50]}
     assert summary["runs"][0]["params"] == summary["runs"][1]["params"] == _params(64)
+
+
+# ---------------------------------------------------------------- issue 12: what the figure and tables show
+
+LADDER = {"random": 400.0, "stockfish-l0-n1000": 1100.0}
+
+
+def _played(result: dict, opponents: dict[str, tuple[int, int, int, int]], planned: int | None = None) -> dict:
+    """A result with its per-opponent record (games, wins, draws, losses), as results.py writes it."""
+    out = {**result, "opponents": {name: {"games": g, "wins": w, "draws": d, "losses": n_lost, "adjudicated": 1,
+                                          "illegal_attempts": 0}
+                                   for name, (g, w, d, n_lost) in opponents.items()}}
+    return out if planned is None else {**out, "planned_games": planned}
+
+
+def _figure(summary: dict):
+    from experiments.report.plots import rating_vs_temperature_figure
+
+    fig = rating_vs_temperature_figure(summary["runs"])
+    (ax,) = fig.axes
+    return fig, ax, ax.get_legend_handles_labels()[1]
+
+
+def test_argmax_alone_is_plotted_at_its_own_tick(tmp_path):
+    from experiments.report.plots import ARGMAX_LABEL
+
+    run = make_run(tmp_path, "argmax", 64, 1000, 1000.0, "cutoff", {10: [_result(0.0, 900, 800, 1000, 1000)]}, [3.0])
+    out = tmp_path / "out"
+    summary = write_report([str(run)], out)
+    assert summary["figures"][0] == "rating_vs_temperature.png"
+    assert (out / "rating_vs_temperature.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig, ax, labels = _figure(summary)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [ARGMAX_LABEL]
+    (bar,) = ax.containers  # the arg-max point with its interval, at a finite position of the log axis
+    (x,), (y,) = bar.lines[0].get_data()
+    assert x == 1.0 and y == 900
+    lo, hi = ax.get_ylim()
+    assert lo < 800 and hi > 1000
+    assert labels == ["cutoff 1000", "argmax (step 10): arg-max, 95% interval"]
+    assert "| argmax | 10 | 0 | move | 40 | 20 / 5 / 15 |" in (out / "report.md").read_text()
+
+
+def test_argmax_sits_left_of_the_positive_temperatures(tmp_path):
+    from experiments.report.plots import ARGMAX_LABEL, temperature_positions
+
+    assert temperature_positions([0.0, 0.01, 1.0]) == {0.0: 0.001, 0.01: 0.01, 1.0: 1.0}
+    run = make_run(tmp_path, "r", 64, 1000, 1000.0, "cutoff",
+                   {10: [_result(0.0, 950, 900, 1000, 1000), _result(0.01, 930, 880, 980, 1000),
+                         _result(1.0, 800, 700, 900, 1000)]}, [3.0])
+    fig, ax, _ = _figure(write_report([str(run)], tmp_path / "out"))
+    assert [t.get_text() for t in ax.get_xticklabels()] == [ARGMAX_LABEL, "0.01", "1"]
+    assert list(ax.get_xticks()) == pytest.approx([0.001, 0.01, 1.0])
+    curve = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(curve) == 1 and list(curve[0].get_xdata()) == [0.01, 1.0]  # the positive temperatures
+    (bar,) = ax.containers
+    assert list(bar.lines[0].get_xdata()) == [0.001]
+
+
+def test_each_run_has_its_own_colour_band_and_legend_entry(two_runs, tmp_path):
+    from matplotlib.colors import to_rgba
+
+    fig, ax, labels = _figure(write_report([str(r) for r in two_runs], tmp_path / "out"))
+    assert "small: 95% interval" in labels and "big: 95% interval" in labels
+    assert "small (step 200)" in labels and "big (step 300)" in labels
+    bands = [c for c in ax.collections if c.get_label().endswith("95% interval")]
+    assert len(bands) == 2
+    colours = [tuple(to_rgba(c.get_facecolor()[0], 1.0)) for c in bands]
+    assert colours[0] != colours[1]
+    assert bands[0].get_hatch() != bands[1].get_hatch()
+
+
+def test_opponent_lines_and_game_counts(tmp_path):
+    rows = [_played(_result(0.001, 300, 200, 420, 1000), {"random": (20, 8, 2, 10), "stockfish-l0-n1000": (20, 0, 0, 20)}),
+            _played(_result(1.0, 250, 150, 350, 1000), {"random": (20, 5, 5, 10), "stockfish-l0-n1000": (20, 0, 0, 20)}),
+            _played(_unrated(0.5, 20), {"unknown-engine": (20, 0, 0, 20)})]
+    run = make_run(tmp_path, "weak", 64, 1000, 1000.0, "cutoff", {10: rows}, [3.0], anchors=LADDER)
+    summary = write_report([str(run)], tmp_path / "out")
+    assert summary["runs"][0]["opponent_ratings"] == {"random": 400.0, "stockfish-l0-n1000": 1100.0,
+                                                      "unknown-engine": None}
+    fig, ax, labels = _figure(summary)
+    assert "opponent random (400)" in labels and "opponent stockfish-l0-n1000 (1100)" in labels
+    assert not any("unknown-engine" in label for label in labels)  # unrated: no rating, no line
+    dotted = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":")
+    assert dotted == [400.0, 1100.0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "random 400" in texts and "stockfish-l0-n1000 1100" in texts
+    assert sorted(a.get_text() for a in ax.texts if a.get_text().startswith("n=")) == ["n=40", "n=40"]
+
+
+def test_per_opponent_table(tmp_path):
+    rows = [_played(_result(0.001, 1010, 950, 1080, 1000), {"random": (20, 15, 3, 2), "stockfish-l0-n1000": (20, 5, 2, 13)}),
+            _played(_unrated(1.0, 40), {"nowhere": (20, 1, 0, 19), "elsewhere": (20, 0, 0, 20)})]
+    run = make_run(tmp_path, "wdl", 64, 1000, 1000.0, "cutoff", {10: rows}, [3.0], anchors=LADDER)
+    write_report([str(run)], tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Games per opponent" in md
+    assert "| wdl | 10 | 0.001 | move | random | 400 | 20 | 15 / 3 / 2 | 0.825 | 1 | 0 | complete |" in md
+    assert "| wdl | 10 | 0.001 | move | stockfish-l0-n1000 | 1100 | 20 | 5 / 2 / 13 | 0.300 | 1 | 0 | complete |" in md
+    assert "| wdl | 10 | 1 | move | nowhere | - | 20 | 1 / 0 / 19 | 0.050 | 1 | 0 | complete |" in md
+
+
+def test_partial_evaluations_are_marked(tmp_path):
+    # planned_games recorded: T=1 has 30 of 40 planned games, its random cell 10 of 20.
+    planned = make_run(tmp_path, "planned", 64, 1000, 1000.0, "cutoff",
+                       {10: [_played(_result(0.001, 1010, 950, 1080, 1000),
+                                     {"random": (20, 9, 2, 9), "stockfish-l0-n1000": (20, 9, 2, 9)}, 40),
+                             _played(_result(1.0, 900, 800, 1000, 1000, games=30),
+                                     {"random": (10, 5, 0, 5), "stockfish-l0-n1000": (20, 9, 2, 9)}, 40)]},
+                       [3.0], anchors=LADDER)
+    # No planned_games (an older file): T=1 has fewer games than T=0.001, so it may be partial.
+    unplanned = make_run(tmp_path, "unplanned", 64, 1000, 1000.0, "cutoff",
+                         {10: [_result(0.001, 1010, 950, 1080, 1000), _result(1.0, 900, 800, 1000, 1000, games=12)]}, [3.0])
+    # Every temperature complete: no mark.
+    complete = make_run(tmp_path, "complete", 64, 1000, 1000.0, "cutoff",
+                        {10: [_played(_result(0.001, 1010, 950, 1080, 1000), {"random": (40, 9, 2, 29)}, 40)]}, [3.0],
+                        anchors=LADDER)
+    out = tmp_path / "out"
+    summary = write_report([str(planned), str(unplanned), str(complete)], out)
+    runs = {r["name"]: r for r in summary["runs"]}
+    assert [r["status"] for r in runs["planned"]["results"]] == ["complete", "partial"]
+    assert [o["status"] for o in runs["planned"]["results"][1]["opponents"]] == ["partial", "complete"]
+    assert [r["status"] for r in runs["unplanned"]["results"]] == ["complete", "partial?"]
+    assert not runs["planned"]["complete"] and runs["complete"]["complete"]
+    assert runs["planned"]["verdict"].endswith("; partial evaluation: T=1 (30 of 40 planned games)")
+    assert runs["unplanned"]["verdict"].endswith("; partial? T=1 (12 games), where another temperature has 40")
+    assert "partial" not in runs["complete"]["verdict"]
+    md = (out / "report.md").read_text()
+    assert "| planned | 10 | 1 | move | 30, partial: 30 of 40 planned | 20 / 5 / 15 |" in md
+    assert "| unplanned | 10 | 1 | move | 12, partial? | 20 / 5 / 15 |" in md
+    assert "| planned | 10 | 1 | move | random | 400 | 10 | 5 / 0 / 5 | 0.500 | 1 | 0 | partial |" in md
+    fig, ax, _ = _figure({"runs": [runs["planned"]]})
+    assert sorted(a.get_text() for a in ax.texts if a.get_text().startswith("n=")) == \
+        ["n=30 (partial: 30 of 40)", "n=40"]
+
+
+def test_games_recorded_but_not_rated_are_a_partial_evaluation_not_none(tmp_path, capsys):
+    """An evaluation interrupted before it rated its step leaves games.jsonl without ratings.json."""
+    run = make_run(tmp_path, "stopped", 64, 1000, 1000.0, "cutoff", {}, [3.0, 2.0])
+    (run / "eval" / "300").mkdir()
+    (run / "eval" / "300" / "games.jsonl").write_text("".join(json.dumps({"game_id": f"g{i}"}) + "\n" for i in range(7)))
+    assert cli_main(["report", str(run), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    (verdict,) = [r["verdict"] for r in summary["runs"]]
+    assert "not evaluated yet" not in verdict
+    assert verdict == (f"stopped: partly evaluated: 7 game(s) at step 300 recorded but not rated yet (rerun "
+                       f"`transcend eval --run {run}` to finish and rate them; finished games are kept)")
+    assert summary["runs"][0]["unrated_steps"] == {"300": 7}
+    # With an earlier rated step, the report rates that one and says the later step is waiting.
+    (run / "eval" / "200").mkdir()
+    (run / "eval" / "200" / "ratings.json").write_text(json.dumps(
+        {"reference_rating": 1000.0, "reference_kind": "cutoff", "results": [_result(0.001, 1010, 950, 1080, 1000)]}))
+    summary = write_report([str(run)], tmp_path / "out2")
+    assert summary["runs"][0]["eval_step"] == 200
+    assert summary["runs"][0]["verdict"].endswith("; partly evaluated: 7 game(s) at step 300 recorded but not rated yet "
+                                                  f"(rerun `transcend eval --run {run}` to finish and rate them; "
+                                                  "finished games are kept)")
+    # The empty run is still "not evaluated yet".
+    empty = make_run(tmp_path, "empty", 64, 1000, 1000.0, "cutoff", {}, [3.0])
+    assert "not evaluated yet" in write_report([str(empty)], tmp_path / "out3")["runs"][0]["verdict"]
+
+
+def test_resumed_metrics_never_double_back(tmp_path):
+    run = make_run(tmp_path, "resumed", 64, 1000, 1000.0, "cutoff", {}, [])
+    rows = [{"step": s, "loss": 3.0 - s / 100} for s in (10, 20, 30)] + \
+           [{"step": s, "loss": 2.0 - s / 100} for s in (20, 30, 40)]  # resumed from the checkpoint at step 10
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = write_report([str(run)], tmp_path / "out")
+    from experiments.report.load import load_run
+
+    train = load_run(run).train
+    assert [m["step"] for m in train] == [10, 20, 30, 40]
+    assert [m["loss"] for m in train] == pytest.approx([2.9, 1.8, 1.7, 1.6])  # the last line of each step
+    assert summary["runs"][0]["trained_steps"] == 40 and summary["runs"][0]["final_loss"] == pytest.approx(1.6)
+
+
+def test_help_shows_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["report", "--help"])
+    text = capsys.readouterr().out
+    assert "(default: None) (default" not in text and ") (default: None)" not in text
+    entries = _help_entries(text)
+    assert set(entries) == {"--out", "--step"}
+    assert entries["--step"].count("(default:") == 1
+    assert "(default:" not in entries["--out"]  # required: it has no default
+
+
+def _help_entries(text: str) -> dict[str, str]:
+    """Option -> its help text (the lines from its flag to the next flag), -h excluded."""
+    import re
+
+    entries: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"^  (-\w, )?(--[\w-]+)", line)
+        if m:
+            current = m.group(2)
+            entries[current] = line
+        elif current and line.startswith("    "):
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    entries.pop("--help", None)
+    return entries

@@ -4,7 +4,8 @@
     writer     write_report: load -> summary -> plots -> markdown, written atomically
     load       run directories (through jaxformer.rundir.RunDir), metrics, ratings.json, population.json
     fits       which rating fit rated the model and its experts, and whether they are comparable
-    summary    per run and temperature: rating, interval, margin, verdict (summary.json)
+    summary    per run and temperature: rating, interval, margin, per-opponent record, verdict (summary.json)
+    completeness  whether each temperature and opponent has all its planned games ("partial")
     plots      the figures (rating vs temperature, margin vs size, loss curves)
     markdown   report.md
 """

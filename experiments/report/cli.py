@@ -1,8 +1,10 @@
 """`transcend report RUN_DIR... --out DIR`: did the model play better than the experts it learned from?
 
 Writes report.md, summary.json (the same figures as data) and PNG plots: rating vs temperature with
-95% bands and the reference line (the paper's main figure), margin vs model size (when the runs
-differ in size) and the loss curves. The work is experiments.report.writer.write_report.
+95% bands, game counts, the arg-max (T = 0) at its own tick, the reference line and the opponents'
+ratings (the paper's main figure), margin vs model size (when the runs differ in size) and the loss
+curves. report.md also has the wins, draws and losses per opponent, and marks partial evaluations.
+The work is experiments.report.writer.write_report.
 """
 from __future__ import annotations
 
@@ -13,15 +15,24 @@ import sys
 from experiments.report.writer import write_report
 
 
+class DefaultsOnceHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default once: not for a required option (it has none), nor when its help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or "%(default)" in (action.help or "") or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="transcend report", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="transcend report", formatter_class=DefaultsOnceHelpFormatter,
         description="Transcendence report over one or more run directories (each with config.json, "
                     "metrics.jsonl and eval/<step>/ratings.json). A run transcends at a temperature when the lower "
                     "end of its 95% rating interval is above the cutoff (or the best expert's rating).")
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", required=True, help="output directory for report.md, summary.json and the plots")
-    p.add_argument("--step", type=int, default=None, help="evaluation step to plot (default: each run's latest)")
+    p.add_argument("--step", type=int, default=None, help="evaluation step to plot; None: each run's latest")
     return p.parse_args(argv)
 
 

@@ -11,7 +11,9 @@ import json
 import logging
 import math
 import pathlib
+from collections.abc import Iterable
 
+from arena import read_all_records
 from data_pipeline import read_manifest
 from jaxformer.config import RunConfig
 from jaxformer.metrics import read_metrics
@@ -32,6 +34,7 @@ class RunData:
     val: list[dict]  # metrics.jsonl lines with "val_loss"
     evals: dict[int, dict]  # step -> ratings.json
     population: dict | None = None  # population.json of a synthetic training set (`transcend data synth`)
+    unrated_steps: dict[int, int] = dataclasses.field(default_factory=dict)  # step -> games recorded, no ratings.json
 
     @property
     def latest_eval_step(self) -> int | None:
@@ -49,11 +52,19 @@ def count_params(config: RunConfig) -> int:
 
 
 def split_metrics(run: RunDir) -> tuple[list[dict], list[dict]]:
-    """Training and validation rows with a finite loss; a run that has not logged yet has none."""
+    """Training and validation rows with a finite loss, one per step in step order; a run that has not logged
+    yet has none. A step logged twice (a resume that replayed steps after its checkpoint) keeps its last line,
+    so a curve never doubles back."""
     if not run.metrics.is_file():
         return [], []
     rows = read_metrics(run.root)
-    return [r for r in rows if _finite(r.get("loss"))], [r for r in rows if _finite(r.get("val_loss"))]
+    return _last_per_step(r for r in rows if _finite(r.get("loss"))), \
+        _last_per_step(r for r in rows if _finite(r.get("val_loss")))
+
+
+def _last_per_step(rows: Iterable[dict]) -> list[dict]:
+    by_step = {row["step"]: row for row in rows if isinstance(row.get("step"), int)}
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def _finite(x: object) -> bool:
@@ -99,6 +110,20 @@ def read_ratings(path: pathlib.Path) -> dict:
     return data
 
 
+def unrated_steps(run: RunDir, rated: list[int]) -> dict[int, int]:
+    """Steps with recorded evaluation games but no ratings.json yet (an evaluation stopped before rating)."""
+    root = run.eval_root()
+    if not root.is_dir():
+        return {}
+    counts = {}
+    for step_dir in root.iterdir():
+        if step_dir.name.isdigit() and int(step_dir.name) not in rated:
+            n = len(read_all_records(step_dir))
+            if n:
+                counts[int(step_dir.name)] = n
+    return dict(sorted(counts.items()))
+
+
 def load_run(path: str | pathlib.Path) -> RunData:
     run = RunDir(path)
     if not run.is_run():
@@ -106,4 +131,5 @@ def load_run(path: str | pathlib.Path) -> RunData:
     config = RunConfig.from_json(run.config.read_text())
     train, val = split_metrics(run)
     evals = {step: read_ratings(run.ratings(step)) for step in run.evaluated_steps()}
-    return RunData(run.root, run.root.name, config, count_params(config), train, val, evals, find_population(config))
+    return RunData(run.root, run.root.name, config, count_params(config), train, val, evals, find_population(config),
+                   unrated_steps(run, sorted(evals)))

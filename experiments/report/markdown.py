@@ -3,6 +3,7 @@ the experts behind synthetic data, and the figures. Whatever could not be rated 
 """
 from __future__ import annotations
 
+from experiments.report.completeness import MAYBE_PARTIAL, PARTIAL
 from experiments.report.fits import DIFFERENT_FITS
 
 VERDICT_RULE = ("A run transcends at a temperature when the lower end of its 95% rating interval lies above the "
@@ -31,6 +32,7 @@ def render_markdown(runs: list[dict], figures: list[str]) -> str:
     lines += _runs_markdown(runs)
     lines += _fits_markdown(runs)
     lines += _ratings_markdown(runs)
+    lines += _opponents_markdown(runs)
     for run in runs:
         lines += _population_markdown(run)
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
@@ -81,17 +83,47 @@ def _ratings_markdown(runs: list[dict]) -> list[str]:
              "Every evaluated step and temperature. Elo is the rating fit (see \"Rating fits\") against the "
              "calibrated opponents; the interval is a 95% bootstrap over games (one-sided when a run won or lost "
              "every game). Games against players missing from the anchor table are counted apart (\"unrated\") "
-             "and rate nothing; \"-\" marks what could not be rated or judged.", "",
+             "and rate nothing; \"-\" marks what could not be rated or judged. \"partial\" marks a temperature with "
+             "fewer games recorded than planned; \"partial?\" (for files that do not record the plan) one with fewer "
+             "games than another temperature of the same step.", "",
              "| run | step | T | mode | games | W / D / L | score | Elo | 95% interval | margin | transcended |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         for step, rows in run["results_by_step"].items():
             for r in sorted(rows, key=lambda r: r["temperature"]):
-                games = f"{r['games']}" + (f" (+{r['unrated_games']} unrated)" if r["unrated_games"] else "")
+                games = _games_cell(r)
                 wdl = f"{_num(r['wins'])} / {_num(r['draws'])} / {_num(r['losses'])}"
                 lines.append(f"| {run['name']} | {step} | {r['temperature']:g} | {r['mode']} | {games} | {wdl} | "
                              f"{_num(r['score'], '.3f')} | {_num(r['elo'])} | {_ci(r['elo_ci95'], r['elo'])} | "
                              f"{_num(r['margin'], '+.0f')} | {_yes_no(r['transcended'])} |")
+    return lines
+
+
+def _games_cell(r: dict) -> str:
+    games = f"{r['games']}" + (f" (+{r['unrated_games']} unrated)" if r["unrated_games"] else "")
+    if r["status"] == PARTIAL:
+        return f"{games}, partial: {r['recorded_games']} of {r['planned_games']} planned"
+    return games + (", partial?" if r["status"] == MAYBE_PARTIAL else "")
+
+
+def _opponents_markdown(runs: list[dict]) -> list[str]:
+    lines = ["", "## Games per opponent", "",
+             "The model's wins, draws and losses against each opponent at each run's reported step (the step in the "
+             "figure), from the `opponents` of ratings.json. An opponent's Elo is its anchor rating; \"-\": not in "
+             "the anchor table, so its games rate nothing. \"partial\" / \"partial?\" as in \"Ratings\".", "",
+             "| run | step | T | mode | opponent | opponent Elo | games | W / D / L | score | adjudicated | "
+             "illegal attempts | evaluation |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    listed = 0
+    for run in runs:
+        for r in run["results"]:
+            for o in r["opponents"]:
+                listed += 1
+                lines.append(f"| {run['name']} | {run['eval_step']} | {r['temperature']:g} | {r['mode']} | {o['name']} | "
+                             f"{_num(o['rating'])} | {o['games']} | {o['wins']} / {o['draws']} / {o['losses']} | "
+                             f"{_num(o['score'], '.3f')} | {_num(o['adjudicated'], 'd')} | "
+                             f"{_num(o['illegal_attempts'], 'd')} | {o['status']} |")
+    if not listed:
+        lines += ["", "No result records its opponents (ratings.json written before per-opponent records)."]
     return lines
 
 

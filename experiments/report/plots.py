@@ -1,20 +1,30 @@
 """The report's figures (matplotlib, Agg backend: no display needed).
 
 Only what was rated is drawn: a temperature without an Elo (no game against a rated opponent) has no
-point, and a run without a reference rating has no reference line.
+point, and a run without a reference rating has no reference line. The temperature axis is logarithmic;
+the arg-max (T = 0) gets its own tick, "arg-max (T=0)", one decade left of the smallest positive temperature.
 """
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterable
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
+from experiments.report.completeness import MAYBE_PARTIAL, PARTIAL  # noqa: E402
 from experiments.report.load import RunData  # noqa: E402
 
 DPI = 120
+ARGMAX_LABEL = "arg-max (T=0)"
+ARGMAX_OFFSET = 10.0  # T = 0 sits this factor left of the smallest positive temperature
+ARGMAX_DODGE = 1.25  # each further run's arg-max point sits this factor right of the previous run's
+HATCHES = ("", "//", "\\\\", "..", "xx", "--")  # bands that overlap stay apart in print and for colour-blind readers
 RATING_VS_TEMPERATURE = "rating_vs_temperature.png"
 MARGIN_VS_SIZE = "margin_vs_size.png"
 LOSS_CURVES = "loss_curves.png"
@@ -46,31 +56,107 @@ def _reference_label(run: dict) -> str:
     return f"{run['name']}: {kind} {run['reference_rating']:.0f}"
 
 
-def rating_vs_temperature(runs: list[dict], path: pathlib.Path) -> None:
-    """The paper's main figure: rating against sampling temperature, 95% band, reference line(s)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def temperature_positions(temperatures: Iterable[float]) -> dict[float, float]:
+    """Where each temperature sits on the log axis: a positive T at itself; T = 0 (the arg-max), which a log
+    axis cannot show, one decade left of the smallest positive T (or at 1 when it is the only one)."""
+    temps = set(temperatures)
+    positive = sorted(t for t in temps if t > 0)
+    positions = {t: t for t in positive}
+    if any(t <= 0 for t in temps):
+        positions[0.0] = positive[0] / ARGMAX_OFFSET if positive else 1.0
+    return positions
+
+
+def _point_note(r: dict) -> str:
+    """The games behind a point, and whether its evaluation is partial."""
+    if r["status"] == PARTIAL:
+        return f"n={r['games']} (partial: {r['recorded_games']} of {r['planned_games']})"
+    return f"n={r['games']}" + (" (partial?)" if r["status"] == MAYBE_PARTIAL else "")
+
+
+def rating_vs_temperature_figure(runs: list[dict]) -> Figure:
+    """The paper's main figure: rating against sampling temperature, with per run a colour, a 95% band and a
+    legend entry each; the reference line(s); dotted lines at the ratings of the opponents played; the number
+    of rated games at each point; the arg-max (T = 0) at its own tick left of the positive temperatures."""
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     runs = [r for r in runs if _rated(r["results"])]
+    positions = temperature_positions(r["temperature"] for run in runs for r in _rated(run["results"]))
+    _reference_lines(ax, runs)
+    _opponent_lines(ax, runs)
+    for i, run in enumerate(runs):
+        _run_curve(ax, run, positions, i)
+    _temperature_ticks(ax, positions)
+    ax.set_ylabel("Elo (95% bootstrap interval)")
+    ax.set_title("Rating vs temperature: above the dashed line = transcendence")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _reference_lines(ax: Axes, runs: list[dict]) -> None:
+    """One black dashed line when every run shares its reference, else a dashed line in each run's colour."""
     references = {(r["reference_rating"], r["reference_kind"]) for r in runs}
-    shared_reference = len(references) == 1 and runs[0]["reference_rating"] is not None
-    if shared_reference:
+    if len(references) == 1 and runs[0]["reference_rating"] is not None:
         label = _reference_label(runs[0]).split(": ", 1)[1]
         ax.axhline(runs[0]["reference_rating"], color="black", linestyle="--", linewidth=1, label=label)
+        return
     for i, run in enumerate(runs):
-        color = f"C{i}"
-        rows = _rated(run["results"])
-        temps = [r["temperature"] for r in rows]
-        elo = [r["elo"] for r in rows]
-        lo = [_or(r["elo_ci95"][0], r["elo"]) for r in rows]
-        hi = [_or(r["elo_ci95"][1], r["elo"]) for r in rows]
-        ax.plot(temps, elo, "o-", color=color, label=f"{run['name']} (step {run['eval_step']})")
-        ax.fill_between(temps, lo, hi, color=color, alpha=0.2, linewidth=0)
-        if not shared_reference and run["reference_rating"] is not None:
-            ax.axhline(run["reference_rating"], color=color, linestyle="--", linewidth=1, label=_reference_label(run))
+        if run["reference_rating"] is not None:
+            ax.axhline(run["reference_rating"], color=f"C{i}", linestyle="--", linewidth=1, label=_reference_label(run))
+
+
+def _opponent_lines(ax: Axes, runs: list[dict]) -> None:
+    """A grey dotted line at each rated opponent's anchor rating, labelled with its name, e.g. "random 400"."""
+    opponents = sorted({(rating, name) for run in runs for name, rating in run["opponent_ratings"].items()
+                        if rating is not None})
+    for rating, name in opponents:
+        ax.axhline(rating, color="0.45", linestyle=":", linewidth=1, label=f"opponent {name} ({rating:.0f})")
+        ax.text(0.995, rating, f"{name} {rating:.0f}", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                fontsize=7, color="0.35")
+
+
+def _run_curve(ax: Axes, run: dict, positions: dict[float, float], index: int) -> None:
+    """Run number `index`'s ratings in its own colour: a line with its band over the positive temperatures, the
+    arg-max as its own point with an error bar (runs side by side), and the number of games beside each point
+    (above the point for even runs, below for odd ones, so two runs' notes do not overlap)."""
+    color, hatch = f"C{index}", HATCHES[index % len(HATCHES)]
+    rows = _rated(run["results"])
+    curve = [r for r in rows if r["temperature"] > 0]
+    label = f"{run['name']} (step {run['eval_step']})"
+    if curve:
+        xs = [positions[r["temperature"]] for r in curve]
+        ax.plot(xs, [r["elo"] for r in curve], "o-", color=color, label=label)
+        ax.fill_between(xs, [_or(r["elo_ci95"][0], r["elo"]) for r in curve],
+                        [_or(r["elo_ci95"][1], r["elo"]) for r in curve],
+                        facecolor=color, edgecolor=color, alpha=0.2, hatch=hatch, linewidth=0,
+                        label=f"{run['name']}: 95% interval")
+    for r in rows:
+        if r["temperature"] <= 0:
+            lo, hi = _or(r["elo_ci95"][0], r["elo"]), _or(r["elo_ci95"][1], r["elo"])
+            ax.errorbar([positions[0.0] * ARGMAX_DODGE ** index], [r["elo"]], yerr=[[r["elo"] - lo], [hi - r["elo"]]],
+                        fmt="s", color=color, capsize=4, label=None if curve else f"{label}: arg-max, 95% interval")
+    for r in rows:
+        x = positions[r["temperature"]] * (ARGMAX_DODGE ** index if r["temperature"] <= 0 else 1.0)
+        ax.annotate(_point_note(r), (x, r["elo"]), textcoords="offset points", xytext=(4, 5 if index % 2 == 0 else -11),
+                    fontsize=7, color=color)
+
+
+def _temperature_ticks(ax: Axes, positions: dict[float, float]) -> None:
+    """A log axis with a tick at each evaluated temperature; T = 0 labelled as the arg-max, set apart by a line."""
     ax.set_xscale("log")
-    ax.set_xlabel("sampling temperature")
-    ax.set_ylabel("Elo (95% bootstrap band)")
-    ax.set_title("Rating vs temperature: above the dashed line = transcendence")
-    _save(fig, ax, path)
+    ticks = sorted(positions.items(), key=lambda kv: kv[1])
+    ax.set_xticks([x for _, x in ticks], [ARGMAX_LABEL if t <= 0 else f"{t:g}" for t, _ in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    positive = [x for t, x in ticks if t > 0]
+    if 0.0 in positions and positive:
+        ax.axvline((positions[0.0] * positive[0]) ** 0.5, color="0.7", linewidth=0.8)
+    ax.set_xlabel("sampling temperature (log scale)")
+
+
+def rating_vs_temperature(runs: list[dict], path: pathlib.Path) -> None:
+    _write(rating_vs_temperature_figure(runs), path)
 
 
 def margin_vs_size(runs: list[dict], path: pathlib.Path) -> None:
@@ -106,6 +192,10 @@ def _save(fig: plt.Figure, ax: plt.Axes, path: pathlib.Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+
+
+def _write(fig: Figure, path: pathlib.Path) -> None:
+    fig.savefig(path, dpi=DPI)
 
 
 def loss_curves(runs: list[RunData], path: pathlib.Path) -> None:

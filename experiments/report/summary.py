@@ -8,6 +8,7 @@ says why in words.
 """
 from __future__ import annotations
 
+from experiments.report.completeness import COMPLETE, describe_incomplete, mark_completeness, recorded_games
 from experiments.report.fits import DIFFERENT_FITS, compare_fits
 from experiments.report.load import RunData
 
@@ -30,7 +31,23 @@ def transcended(result: dict, reference: float | None) -> bool | None:
     return lo > reference
 
 
-def result_row(result: dict, reference: float | None) -> dict:
+def _score(wins: int, draws: int, games: int) -> float | None:
+    return None if not games else round((wins + 0.5 * draws) / games, 4)
+
+
+def opponent_rows(opponents: dict[str, dict], anchors: dict[str, float]) -> list[dict]:
+    """A result's record against each opponent, with the opponent's anchor rating (None: unrated), by name."""
+    rows = []
+    for name, o in sorted(opponents.items()):
+        games, wins, draws, losses = (int(o.get(k) or 0) for k in ("games", "wins", "draws", "losses"))
+        rows.append({"name": name, "rating": anchors.get(name), "games": games, "wins": wins, "draws": draws,
+                     "losses": losses, "score": _score(wins, draws, games), "adjudicated": o.get("adjudicated"),
+                     "illegal_attempts": o.get("illegal_attempts")})
+    return rows
+
+
+def result_row(result: dict, reference: float | None, anchors: dict[str, float] | None = None) -> dict:
+    """One result of ratings.json as the report shows it; "status" is set per step by `step_rows`."""
     ci = list(result.get("elo_ci95") or [None, None])
     margin = result["margin"] if "margin" in result else _minus(result["elo"], reference)
     margin_ci = result.get("margin_ci95") or [_minus(c, reference) for c in ci]
@@ -41,17 +58,34 @@ def result_row(result: dict, reference: float | None) -> dict:
         "score": result.get("score"), "elo": result["elo"], "elo_ci95": ci,
         "elo_bound": result.get("elo_bound"), "margin": margin, "margin_ci95": list(margin_ci),
         "transcended": transcended(result, reference),
+        "recorded_games": recorded_games(result), "planned_games": result.get("planned_games"),
+        "opponents": opponent_rows(result.get("opponents") or {}, anchors or {}),
     }
+
+
+def step_rows(ratings: dict) -> list[dict]:
+    """Every result of one ratings.json, sorted by temperature and mode, each marked complete or partial."""
+    rows = sorted((result_row(r, ratings.get("reference_rating"), ratings.get("anchors")) for r in ratings["results"]),
+                  key=lambda r: (r["temperature"], r["mode"]))
+    mark_completeness(rows)
+    return rows
 
 
 def _temps(rows: list[dict]) -> str:
     return ", ".join(f"T={r['temperature']:g}" for r in rows)
 
 
+def not_rated_yet(path: str, unrated_steps: dict[int, int]) -> str:
+    """Steps with recorded games but no ratings.json (an evaluation stopped before it rated them), in words."""
+    counts = ", ".join(f"{n} game(s) at step {step}" for step, n in sorted(unrated_steps.items()))
+    return (f"partly evaluated: {counts} recorded but not rated yet (rerun `transcend eval --run {path}` "
+            "to finish and rate them; finished games are kept)")
+
+
 def verdict(name: str, rows: list[dict], reference: float | None, kind: str | None) -> str:
     """One sentence: transcended or not, and where; or why there is no verdict."""
     if not rows:
-        return f"{name}: not evaluated yet (no eval/<step>/ratings.json)"
+        return f"{name}: not evaluated yet (no eval/<step>/ratings.json and no recorded games)"
     rated = [r for r in rows if r["elo"] is not None]
     unrated = [r for r in rows if r["elo"] is None]
     if not rated:
@@ -79,15 +113,15 @@ def summarize_run(run: RunData, step: int | None = None) -> dict:
     cfg = run.config
     step = run.latest_eval_step if step is None else step
     if step is not None and step not in run.evals:
-        raise ValueError(f"{run.path}: no evaluation at step {step}; evaluated steps: {sorted(run.evals)}")
+        recorded = (f"; step {step} is {not_rated_yet(str(run.path), {step: run.unrated_steps[step]})}"
+                    if step in run.unrated_steps else "")
+        raise ValueError(f"{run.path}: no evaluation at step {step}; evaluated steps: {sorted(run.evals)}{recorded}")
     ratings = run.evals.get(step, {}) if step is not None else {}
     reference = ratings.get("reference_rating")
     kind = ratings.get("reference_kind", "cutoff") if reference is not None else None
-    rows = sorted((result_row(r, reference) for r in ratings.get("results", [])), key=lambda r: r["temperature"])
+    rows = step_rows(ratings) if ratings else []
     fits = compare_fits(ratings.get("fit"), run.population)
-    sentence = verdict(run.name, rows, reference, kind)
-    if fits["comparable"] is False:
-        sentence += f"; WARNING: {DIFFERENT_FITS}"
+    sentence = _full_verdict(run, rows, reference, kind, fits)
     return {
         "name": run.name, "path": str(run.path), "params": run.n_params,
         "model": {"n_layer": cfg.model.n_layer, "n_head": cfg.model.n_head, "d_model": cfg.model.d_model},
@@ -96,14 +130,37 @@ def summarize_run(run: RunData, step: int | None = None) -> dict:
         "final_loss": run.train[-1]["loss"] if run.train else None,
         "final_val_loss": run.val[-1]["val_loss"] if run.val else None,
         "eval_step": step, "anchor_table": ratings.get("anchor_table"),
+        "opponent_ratings": _opponent_ratings(rows),
+        "complete": all(r["status"] == COMPLETE for r in rows),
+        "unrated_steps": {str(s): n for s, n in sorted(run.unrated_steps.items())},
         "reference_rating": reference, "reference_kind": kind, "fit": fits,
         "population": _population_summary(run.population),
         "results": rows,
-        "results_by_step": {str(s): [result_row(r, ev["reference_rating"]) for r in ev["results"]]
-                            for s, ev in sorted(run.evals.items())},
+        "results_by_step": {str(s): step_rows(ev) for s, ev in sorted(run.evals.items())},
         "transcended": any(r["transcended"] for r in rows),
         "verdict": sentence,
     }
+
+
+def _full_verdict(run: RunData, rows: list[dict], reference: float | None, kind: str | None, fits: dict) -> str:
+    """The verdict, then what limits it: partial temperatures, games not rated yet, different rating fits."""
+    if not rows and run.unrated_steps:
+        return f"{run.name}: {not_rated_yet(str(run.path), run.unrated_steps)}"
+    sentence = verdict(run.name, rows, reference, kind)
+    incomplete = describe_incomplete(rows)
+    if incomplete:
+        sentence += f"; {incomplete}"
+    later = {s: n for s, n in run.unrated_steps.items() if rows and s > (run.latest_eval_step or -1)}
+    if later:
+        sentence += f"; {not_rated_yet(str(run.path), later)}"
+    if fits["comparable"] is False:
+        sentence += f"; WARNING: {DIFFERENT_FITS}"
+    return sentence
+
+
+def _opponent_ratings(rows: list[dict]) -> dict[str, float | None]:
+    """Every opponent the run played at its reported step, with its anchor rating (None: not in the table)."""
+    return {o["name"]: o["rating"] for r in rows for o in r["opponents"]}
 
 
 def _population_summary(pop: dict | None) -> dict | None:
