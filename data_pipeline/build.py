@@ -4,7 +4,11 @@ The main process streams each source, cuts it at game boundaries into raw chunks
 (one chunk = one shard), and decides duplicates in stream order: it passes each chunk the Lichess ids that
 already appeared in earlier chunks. Workers split, filter, normalize, tokenize and write their shard.
 A rerun with the same settings skips every shard whose index exists and whose raw chunk (length and CRC)
-is unchanged, so an interrupted build resumes where it stopped.
+is unchanged, so an interrupted build resumes where it stopped; nothing that stops a build (an error, Ctrl-C)
+leaves a temporary file or a half shard behind.
+
+Damage costs only what it touches: a game holding a control byte is skipped and reported (data_pipeline.control),
+a broken compressed source keeps the games decoded before the damage (data_pipeline.zst for .zst files).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import collections
 import dataclasses
 import json
 import logging
-import multiprocessing
+import os
 import pathlib
 import re
 import time
@@ -22,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 
 import safeio
-from data_pipeline import dedup, filters, normalize, shards, sources
+from data_pipeline import control, dedup, filters, inputs, normalize, pool, shards, sources
 from data_pipeline.reasons import Reason
 from data_pipeline.tokenizer import CharTokenizer, Tokenizer, get_tokenizer
 
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _SITE_ID = re.compile(rb'\[Site\s+"[^"\n]*lichess\.org/([A-Za-z0-9]{8})')  # literal start: a fast scan
 _VAL_BUCKETS = 1_000_000
+MAX_REPORTED = 10  # damaged games a shard's meta names and the build logs (all of them are counted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +47,9 @@ class BuildConfig:
     val_fraction: float = 0.01
     tokenizer: str = "char32"
     cache_dir: str = "cache/lichess"
+
+    def __post_init__(self) -> None:
+        inputs.check_settings(self.val_fraction)
 
     def settings(self) -> dict:
         """What must match for a rerun to reuse finished shards."""
@@ -58,6 +66,7 @@ class Job:
     prior_ids: frozenset
     crc: int
     truncated_tail: int  # 1 when the stream broke inside this chunk's last game
+    offset: int = 0  # where the chunk starts in its source's (decompressed) text
 
 
 def _val_threshold(fraction: float) -> int:
@@ -106,31 +115,46 @@ def split_rule(fraction: float) -> str:
 def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction: float, tokenizer: str) -> dict:
     """Worker: one raw chunk -> one finished shard. Returns the shard's meta (counts by reason, sizes)."""
     heads, movetexts, garbage = normalize.split_chunk(job.chunk)
+    damaged = control.find_damaged_games(job.chunk, heads, movetexts)
     rejected: collections.Counter[str] = collections.Counter()
-    passed, rows, gids = _screen_headers(heads, job.prior_ids, spec, rejected)
+    screened = _screen_headers(heads, job.prior_ids, spec, {d.position for d in damaged}, rejected)
+    passed, rows, gids = screened.passed, screened.fields, screened.game_ids
     good = _screen_movetexts(passed, [movetexts[i] for i in passed], spec, rejected)
     if job.truncated_tail:
         rejected[Reason.truncated_stream.name] += job.truncated_tail
     meta = {"shard": job.number, "source": job.source, "chunk_bytes": len(job.chunk), "chunk_crc32": job.crc,
             "raw_games": len(heads) + job.truncated_tail,
             "kept": len(heads) - sum(rejected.values()) + job.truncated_tail,
-            "rejected": dict(rejected), "garbage_paragraphs": garbage}
+            "rejected": dict(rejected), "garbage_paragraphs": garbage, "tagged_games": screened.tagged,
+            "damaged": [d.describe(job.source, job.offset) for d in damaged[:MAX_REPORTED]]}
     # A game without a Lichess id is split by its own text.
     games = [(rows[i], gids[i] or heads[i] + b"\n\n" + movetexts[i], transcript, plies) for i, transcript, plies in good]
     _write_shard(out_dir, job.number, games, val_fraction, get_tokenizer(tokenizer), meta)
     return meta
 
 
-def _screen_headers(heads: list[bytes], prior_ids: frozenset, spec: filters.FilterSpec,
-                    rejected: collections.Counter[str]) -> tuple[list[int], list[list[int]], list[bytes | None]]:
-    """Duplicates (by Lichess id, earlier chunks' ids in `prior_ids`) and header rules, counted into `rejected`.
+@dataclasses.dataclass
+class _Screened:
+    passed: list[int]  # positions of the games that pass
+    fields: list[list[int]]  # header fields per game
+    game_ids: list[bytes | None]  # Lichess id or None per game
+    tagged: int  # games with at least one `[Tag "value"]` line: PGN games, whatever their fate
 
-    -> (positions of the games that pass, header fields per game, Lichess id or None per game).
-    """
+
+def _screen_headers(heads: list[bytes], prior_ids: frozenset, spec: filters.FilterSpec, damaged: set[int],
+                    rejected: collections.Counter[str]) -> _Screened:
+    """Duplicates (by Lichess id, earlier chunks' ids in `prior_ids`) and header rules, counted into `rejected`;
+    the games at the `damaged` positions are skipped first, as control_byte."""
     header_reasons, fields, gids = filters.check_games(heads, spec)  # whole chunk at once
     seen: set[bytes] = set()
     passed: list[int] = []
+    tagged, bad_result = 0, Reason.bad_result.name
     for i, (gid, reason) in enumerate(zip(gids, header_reasons)):
+        # A missing Result is bad_result: only those games need a look for any tag at all.
+        tagged += reason != bad_result or bool(normalize.parse_headers(heads[i]))
+        if i in damaged:
+            rejected[Reason.control_byte.name] += 1
+            continue
         if gid is not None:
             if gid in prior_ids or gid in seen:
                 rejected[Reason.duplicate.name] += 1
@@ -140,7 +164,7 @@ def _screen_headers(heads: list[bytes], prior_ids: frozenset, spec: filters.Filt
             rejected[reason] += 1
         else:
             passed.append(i)
-    return passed, fields.tolist(), gids
+    return _Screened(passed, fields.tolist(), gids, tagged)
 
 
 def _screen_movetexts(positions: list[int], movetexts: list[bytes], spec: filters.FilterSpec,
@@ -165,11 +189,15 @@ def _screen_movetexts(positions: list[int], movetexts: list[bytes], spec: filter
 def _write_shard(out_dir: str, number: int, games: list[tuple[list[int], bytes, bytes, int]], val_fraction: float,
                  tok: Tokenizer, meta: dict) -> None:
     """games: (header fields, split key, transcript, plies) each; records in this order, then the index."""
-    writer = shards.ShardWriter(out_dir, number)
     splits = validation_flags([key for _, key, _, _ in games], val_fraction)
     tokens = _encode_games(tok, [transcript for _, _, transcript, _ in games])
-    writer.add_many([(*row, plies, split, ids) for (row, _, _, plies), split, ids in zip(games, splits, tokens)])
-    writer.finalize(meta)
+    writer = shards.ShardWriter(out_dir, number)
+    try:
+        writer.add_many([(*row, plies, split, ids) for (row, _, _, plies), split, ids in zip(games, splits, tokens)])
+        writer.finalize(meta)
+    except BaseException:  # an error or Ctrl-C mid-shard: no temporary is left behind
+        writer.abort()
+        raise
 
 
 def _encode_games(tok: Tokenizer, transcripts: list[bytes]) -> list[bytes]:
@@ -184,36 +212,39 @@ def _encode_games(tok: Tokenizer, transcripts: list[bytes]) -> list[bytes]:
     return out
 
 
-def iter_chunks(path: str, shard_bytes: int, errors: list[dict]) -> Iterator[tuple[bytes, int]]:
-    """Raw chunks of about shard_bytes, cut before a header line that follows a blank line; -> (chunk, partial games).
+def iter_chunks(path: str, shard_bytes: int, errors: list[dict]) -> Iterator[tuple[bytes, int, int]]:
+    """Raw chunks of about shard_bytes, cut before a header line that follows a blank line;
+    -> (chunk, partial games, offset of the chunk in the source's decompressed text).
 
     A broken stream ends the source: the complete games before the break form the last chunk, the partial game
     is counted, and the error (file and byte offset) is appended to `errors`.
     """
     buf = bytearray()
+    start = 0  # offset of buf[0] in the source's text
     blocks = sources.iter_blocks(path)
     while True:
         try:
             block = next(blocks)
         except StopIteration:
             if buf.strip():
-                yield bytes(buf), 0
+                yield bytes(buf), 0, start
             return
         except sources.StreamError as e:
-            errors.append({"source": path, "offset": e.offset, "error": str(e)})
+            errors.append({"source": path, "offset": e.offset, "damaged_bytes": list(e.span), "error": str(e)})
             log.error("%s", e)
             cut = buf.rfind(b"\n\n[")
             complete, tail = (buf[: cut + 2], buf[cut + 2:]) if cut >= 0 else (b"", buf)
             if normalize.ends_with_result(bytes(tail)):  # the break fell right after a finished game
                 complete, tail = buf, b""
             if complete.strip() or tail.strip():
-                yield bytes(complete), int(bool(tail.strip()))
+                yield bytes(complete), int(bool(tail.strip())), start
             return
         buf += block
         # Cut at the first game boundary past shard_bytes: chunks do not depend on how the stream was read.
         while len(buf) >= shard_bytes and (cut := buf.find(b"\n\n[", shard_bytes - 2)) >= 0:
-            yield bytes(buf[: cut + 2]), 0
+            yield bytes(buf[: cut + 2]), 0, start
             del buf[: cut + 2]
+            start += cut + 2
 
 
 def _finished(out_dir: pathlib.Path, number: int, chunk_len: int, crc: int) -> bool:
@@ -235,7 +266,7 @@ class _Progress:
 def _jobs(cfg: BuildConfig, paths: list[str], out: pathlib.Path, progress: _Progress) -> Iterator[Job]:
     seen = dedup.IdSet()  # every Lichess id met so far, 16 bytes each
     for path in paths:
-        for chunk, tail in iter_chunks(path, cfg.shard_bytes, progress.errors):
+        for chunk, tail, offset in iter_chunks(path, cfg.shard_bytes, progress.errors):
             ids = _SITE_ID.findall(chunk)
             prior = frozenset(i for i, was in zip(ids, seen.add(dedup.pack_ids(ids)).tolist()) if was)
             crc = zlib.crc32(chunk)
@@ -244,20 +275,30 @@ def _jobs(cfg: BuildConfig, paths: list[str], out: pathlib.Path, progress: _Prog
             if _finished(out, number, len(chunk), crc):
                 progress.reused += 1
             else:
-                yield Job(number, path, chunk, prior, crc, tail)
+                yield Job(number, path, chunk, prior, crc, tail, offset)
 
 
 def build(cfg: BuildConfig) -> dict:
     """Build (or resume) the shards and write manifest.json; returns the manifest.
 
-    Logs `built ...` (INFO) at the end, and a warning when no game was kept.
+    Every input is checked before anything is read or written (data_pipeline.inputs). Logs the plan, a warning
+    for each game skipped as damaged, `built ...` (INFO) at the end, and a warning when no game was kept.
+    Whatever stops it (an error, Ctrl-C) leaves finished shards valid and no temporary file behind.
     """
+    inputs.check_sources(cfg.sources)
+    out = pathlib.Path(cfg.out_dir)
+    inputs.check_out_dir(out)
     paths = _resolve_sources(cfg)
-    out = _prepare_out_dir(cfg)
+    _prepare_out_dir(cfg, out)
+    log.info("build %s: %d source(s), %s on disk, %d worker(s), shards of %s of PGN text; finished shards are "
+             "reused", out, len(paths), _megabytes(sum(os.path.getsize(p) for p in paths)), max(cfg.workers, 1),
+             _megabytes(cfg.shard_bytes))
     progress = _Progress()
     t0 = time.time()
     _run_jobs(cfg, paths, out, progress)
-    manifest = write_manifest(cfg, out, progress.shards, progress.errors)
+    metas = [shards.load_shard_index(out, n)[1] for n in range(progress.shards)]
+    inputs.check_games_found(paths, metas, progress.errors)
+    manifest = write_manifest(cfg, out, metas, progress.errors)
     log.info("built %s: %s games, %s tokens in %.1fs (%d finished shards reused)",
              out, manifest["games"], manifest["tokens"], time.time() - t0, progress.reused)
     if manifest["counts"]["kept"] == 0:
@@ -265,55 +306,68 @@ def build(cfg: BuildConfig) -> dict:
     return manifest
 
 
+def _megabytes(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MB"
+
+
 def _resolve_sources(cfg: BuildConfig) -> list[str]:
-    """The local path of every source (downloading lichess:YYYY-MM months); clear errors for missing ones."""
-    if not cfg.sources:
-        raise ValueError("no sources: pass --source FILE.pgn[.zst|.gz|.bz2] or --source lichess:YYYY-MM")
-    paths = [sources.resolve_source(s, cfg.cache_dir) for s in cfg.sources]
-    for path in paths:
-        if not pathlib.Path(path).is_file():
-            raise FileNotFoundError(f"PGN source {path!r} does not exist (pass a .pgn, .pgn.zst, .pgn.gz or .pgn.bz2 "
-                                    f"file, or lichess:YYYY-MM)")
-    return paths
+    """The local path of every source (downloading lichess:YYYY-MM months, which come back verified)."""
+    return [sources.resolve_source(s, cfg.cache_dir) for s in cfg.sources]
 
 
-def _prepare_out_dir(cfg: BuildConfig) -> pathlib.Path:
+def _prepare_out_dir(cfg: BuildConfig, out: pathlib.Path) -> None:
     """Create the output directory, refuse one built with other settings, record ours, drop stale temporaries."""
-    out = pathlib.Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings_path = out / "build_settings.json"
     if settings_path.exists() and json.loads(settings_path.read_text()) != cfg.settings():
         raise ValueError(f"{out} was built with other settings ({settings_path}); use a new --out directory "
                          f"(or delete {out}) to build with these sources/filters")
     safeio.write_json_atomic(settings_path, cfg.settings())
-    for stale in out.glob("*.tmp"):  # leftovers of an interrupted build: never renamed, never used
-        stale.unlink()
-    return out
+    _remove_temporaries(out)  # leftovers of a killed build: never renamed, never used
+
+
+def _remove_temporaries(out: pathlib.Path) -> None:
+    for stale in out.glob("*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _run_jobs(cfg: BuildConfig, paths: list[str], out: pathlib.Path, progress: _Progress) -> None:
-    """Every unfinished shard through process_chunk: in this process, or in a pool of cfg.workers processes."""
+    """Every unfinished shard through process_chunk (in cfg.workers processes); on any failure, Ctrl-C included,
+    the workers are stopped and their temporaries removed before the exception goes on."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     args = (str(out), cfg.filters, cfg.val_fraction, cfg.tokenizer)
-    with tqdm(unit=" games", desc=f"build {out.name}", smoothing=0.1) as bar:
-        if cfg.workers <= 1:
-            for job in _jobs(cfg, paths, out, progress):
-                bar.update(process_chunk(job, *args)["raw_games"])
-            return
-        ctx = multiprocessing.get_context("spawn")  # safe beside threads (JAX, array_record)
-        with ctx.Pool(cfg.workers) as pool:
-            pending: collections.deque = collections.deque()
-            for job in _jobs(cfg, paths, out, progress):
-                pending.append(pool.apply_async(process_chunk, (job, *args)))
-                while len(pending) >= 2 * cfg.workers:  # bound memory: at most 2 raw chunks per worker in flight
-                    bar.update(pending.popleft().get()["raw_games"])
-            while pending:
-                bar.update(pending.popleft().get()["raw_games"])
+    # Warnings print above the progress bar, not into its line.
+    with logging_redirect_tqdm([logging.getLogger("data_pipeline")]), \
+            tqdm(unit=" games", desc=f"build {out.name}", smoothing=0.1) as bar:
+        def done(meta: dict) -> None:
+            bar.update(meta["raw_games"])
+            _report_damaged(meta)
+
+        try:
+            pool.run_in_order(process_chunk, _jobs(cfg, paths, out, progress), args, cfg.workers, done)
+        except BaseException:
+            _remove_temporaries(out)
+            raise
 
 
-def write_manifest(cfg: BuildConfig, out: pathlib.Path, n_shards: int, errors: list[dict]) -> dict:
-    """Sum the shards' counts and index figures into manifest.json (written last, atomically); returns it as read back."""
+def _report_damaged(meta: dict) -> None:
+    """A warning for each game of the shard skipped for a control byte (the first MAX_REPORTED of them)."""
+    for d in meta.get("damaged", []):
+        where = "of the decompressed text" if d["source"].endswith((".zst", ".gz", ".bz2")) else "of the file"
+        game = f"game {d['game_id']}" if d["game_id"] else "a game (no Lichess id)"
+        log.warning("%s: skipped %s: control byte %s at byte %d %s (counted as control_byte)",
+                    d["source"], game, d["byte"], d["offset"], where)
+    unnamed = meta["rejected"].get(Reason.control_byte.name, 0) - len(meta.get("damaged", []))
+    if unnamed > 0:
+        log.warning("%s: skipped %d more game(s) with control bytes in shard %d", meta["source"], unnamed, meta["shard"])
+
+
+def write_manifest(cfg: BuildConfig, out: pathlib.Path, metas: list[dict], errors: list[dict]) -> dict:
+    """Sum the shards' counts (`metas`, one per shard in order) and index figures into manifest.json (written last,
+    atomically); returns it as read back."""
+    n_shards = len(metas)
     numbers = list(range(n_shards))
     extra = sorted(p.name for p in out.glob("shard-*.index.npz") if int(p.name.split("-")[1].split(".")[0]) >= n_shards)
     if extra:  # e.g. an earlier build of a source that has since been cut short
@@ -321,8 +375,7 @@ def write_manifest(cfg: BuildConfig, out: pathlib.Path, n_shards: int, errors: l
                     out, len(extra), n_shards, extra[0])
     rejected: collections.Counter = collections.Counter()
     raw = garbage = 0
-    for n in numbers:
-        meta = shards.load_shard_index(out, n)[1]
+    for meta in metas:
         rejected.update(meta["rejected"])
         raw += meta["raw_games"]
         garbage += meta["garbage_paragraphs"]

@@ -21,19 +21,22 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="PGN files or Lichess months -> ArrayRecord shards + manifest.json (resumable)")
     b.add_argument("--source", nargs="+", required=True, action="extend",
                    help="PGN file (.pgn, .pgn.zst, .pgn.gz, .pgn.bz2) or lichess:YYYY-MM (downloaded, SHA-256 checked)")
-    b.add_argument("--out", required=True, help="output directory (rerun the same command to resume)")
-    b.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
-    b.add_argument("--shard-mb", type=float, default=64, help="raw PGN megabytes per shard (default 64)")
-    b.add_argument("--val-fraction", type=float, default=0.01, help="share of games in validation, by game-id hash")
-    b.add_argument("--tokenizer", default="char32", help="tokenizer name (default: the paper's 32 characters)")
-    b.add_argument("--cache-dir", default="cache/lichess", help="where lichess:YYYY-MM downloads go")
+    b.add_argument("--out", required=True,
+                   help="output directory: new, empty, or an earlier build's (rerun the same command to resume)")
+    b.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: all cores, here %(default)s)")
+    b.add_argument("--shard-mb", type=float, default=64, help="raw PGN megabytes per shard (default: %(default)s)")
+    b.add_argument("--val-fraction", type=float, default=0.01,
+                   help="share of games in validation, by game-id hash, in [0, 1) (default: %(default)s)")
+    b.add_argument("--tokenizer", default="char32", help="tokenizer name (default: %(default)s, the paper's 32 characters)")
+    b.add_argument("--cache-dir", default="cache/lichess", help="where lichess:YYYY-MM downloads go (default: %(default)s)")
     b.add_argument("--time-control", nargs="+", default=[], choices=filters.TIME_CONTROLS[1:], metavar="CLASS",
                    help=f"keep only these Lichess speed classes: {', '.join(filters.TIME_CONTROLS[1:])} "
                         f"(from TimeControl, else the Event name; default: all)")
     b.add_argument("--rated-only", action="store_true", help="keep only games whose Event says Rated")
     b.add_argument("--exclude-bots", action="store_true", help="drop games with a BOT title on either side")
-    b.add_argument("--min-plies", type=int, default=0, help="drop games shorter than this many half-moves")
-    b.add_argument("--termination", nargs="+", default=[], help="keep only these Termination values, e.g. Normal")
+    b.add_argument("--min-plies", type=int, default=0, help="drop games shorter than this many half-moves (default: %(default)s)")
+    b.add_argument("--termination", nargs="+", default=[], help="keep only these Termination values, e.g. Normal (default: all)")
     b.add_argument("--validate", action="store_true", help="replay every game with python-chess; reject illegal ones (slow)")
 
     s = sub.add_parser("stats", help="print a built directory's manifest figures")
@@ -43,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dump", help="print decoded transcripts, one game a line")
     d.add_argument("data_dir")
     d.add_argument("--split", choices=shards.SPLITS, default=None, help="only this split (default: both)")
-    d.add_argument("--max-rating", type=int, default=None, help="only games with max(WhiteElo, BlackElo) <= this")
-    d.add_argument("--limit", type=int, default=None, help="stop after this many games")
+    d.add_argument("--max-rating", type=int, default=None, help="only games with max(WhiteElo, BlackElo) <= this (default: all)")
+    d.add_argument("--limit", type=int, default=None, help="stop after this many games (default: all)")
     return p
 
 
@@ -90,10 +93,10 @@ def _build(args: argparse.Namespace) -> int:
     spec = filters.FilterSpec(time_controls=tuple(args.time_control), rated_only=args.rated_only,
                               exclude_bots=args.exclude_bots, min_plies=args.min_plies,
                               terminations=tuple(args.termination), validate=args.validate)
-    cfg = build_mod.BuildConfig(sources=tuple(args.source), out_dir=args.out, filters=spec, workers=args.workers,
-                                shard_bytes=int(args.shard_mb * (1 << 20)), val_fraction=args.val_fraction,
-                                tokenizer=args.tokenizer, cache_dir=args.cache_dir)
     try:
+        cfg = build_mod.BuildConfig(sources=tuple(args.source), out_dir=args.out, filters=spec, workers=args.workers,
+                                    shard_bytes=int(args.shard_mb * (1 << 20)), val_fraction=args.val_fraction,
+                                    tokenizer=args.tokenizer, cache_dir=args.cache_dir)
         manifest = build_mod.build(cfg)
     except (FileNotFoundError, ValueError, ConnectionError) as e:
         print(f"transcend data build: {e}", file=sys.stderr)

@@ -34,6 +34,7 @@ class Reason(enum.IntEnum):
     filtered_min_plies = 15  # --min-plies
     illegal_move = 16  # --validate: python-chess cannot replay it
     truncated_stream = 17  # the partial game where a compressed source broke off
+    control_byte = 18  # a NUL or other control byte in the game's text: damage (data_pipeline.control)
 
 
 HEADER_REASONS = (Reason.variant, Reason.fen_start, Reason.unfinished, Reason.bad_result, Reason.bad_rating,

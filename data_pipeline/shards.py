@@ -75,6 +75,13 @@ class ShardWriter:
         os.replace(self.tmp_records, self.final_records)  # written by ArrayRecord under its temporary name
         safeio.write_bytes_atomic(self.final_index, index.getvalue())
 
+    def abort(self) -> None:
+        """Give up this shard: close and delete its temporary records (a finished shard is never touched)."""
+        try:
+            self._writer.close()
+        finally:
+            self.tmp_records.unlink(missing_ok=True)
+
 
 def load_shard_index(data_dir: str | os.PathLike, number: int) -> tuple[dict[str, np.ndarray], dict]:
     """-> (index arrays, shard meta). Raises FileNotFoundError when the shard is not finished."""
@@ -126,6 +133,9 @@ def read_manifest(data_dir: str | os.PathLike) -> dict:
     """
     path = pathlib.Path(data_dir) / MANIFEST
     rebuild = f"`transcend data build --source FILE.pgn.zst --out {data_dir}`"
+    if not pathlib.Path(data_dir).is_dir():
+        raise FileNotFoundError(f"data directory {str(data_dir)!r} does not exist: pass the --out directory of a "
+                                f"finished build, or build one with {rebuild}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: build the shards first with {rebuild} (or finish that build)")
     try:

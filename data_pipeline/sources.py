@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import datetime
 import gzip
 import hashlib
 import os
@@ -13,30 +14,39 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 
-import zstandard
+from data_pipeline import zst
 
 BLOCK = 1 << 20
 LICHESS_BASE_URL = os.environ.get("TRANSCEND_LICHESS_URL", "https://database.lichess.org/standard")
 _LICHESS_SPEC = re.compile(r"lichess:(\d{4})-(\d{2})")
+FIRST_LICHESS_MONTH = (2013, 1)
 
 
 class StreamError(Exception):
-    """A compressed stream ended early or is corrupt; names the file and the byte offset."""
+    """A compressed stream ended early or is corrupt: the file, the compressed byte offset where it was found,
+    and the compressed bytes [span[0], span[1]) that hold the damage."""
 
-    def __init__(self, path: str, offset: int, why: str) -> None:
-        super().__init__(f"{path}: {why} at byte {offset} of the compressed file; games before it are kept. "
-                         f"Re-download or repair the file, then rerun the build (finished shards are reused).")
+    def __init__(self, path: str, offset: int, why: str, span: tuple[int, int] | None = None) -> None:
+        super().__init__(f"{path}: {why}. Re-download or repair the file, then rerun the build (finished shards "
+                         f"are reused).")
         self.path, self.offset, self.why = path, offset, why
+        self.span = span or (offset, offset)
 
 
-def iter_blocks(path: str | os.PathLike) -> Iterator[bytes]:
-    """Decompressed blocks of a PGN file, never the whole file in memory. Raises StreamError at the bad offset."""
+def iter_blocks(path: str | os.PathLike, hold_bytes: int = zst.HOLD_BYTES) -> Iterator[bytes]:
+    """Decompressed blocks of a PGN file, never the whole file in memory. Raises StreamError at the bad offset,
+    after yielding the text decoded before the damage (for .zst, the rules of `data_pipeline.zst`, which holds back
+    up to `hold_bytes` of a frame's text until its checksum vouches for it)."""
     path = str(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"PGN source {path!r} does not exist (pass a .pgn, .pgn.zst, .pgn.gz or .pgn.bz2 file, "
                                 f"or lichess:YYYY-MM)")
     if path.endswith(".zst"):
-        yield from _zst_blocks(path)
+        with open(path, "rb") as f:
+            try:
+                yield from zst.decode(f, hold_bytes)
+            except zst.ZstdDamage as e:
+                raise StreamError(path, e.offset, e.why, e.span) from None
     elif path.endswith((".gz", ".bz2")):
         opener = gzip.open if path.endswith(".gz") else bz2.open
         with open(path, "rb") as raw, opener(raw, "rb") as f:
@@ -44,7 +54,8 @@ def iter_blocks(path: str | os.PathLike) -> Iterator[bytes]:
                 try:
                     block = f.read(BLOCK)
                 except (EOFError, OSError, zlib.error) as e:
-                    raise StreamError(path, raw.tell(), f"corrupt or truncated stream ({e})") from e
+                    raise StreamError(path, raw.tell(), f"corrupt or truncated stream ({e}) at byte {raw.tell()} of the "
+                                                        f"compressed file; the text decoded before it is kept") from e
                 if not block:
                     return
                 yield block
@@ -54,44 +65,19 @@ def iter_blocks(path: str | os.PathLike) -> Iterator[bytes]:
                 yield block
 
 
-def _zst_blocks(path: str) -> Iterator[bytes]:
-    """zstandard's stream reader ends silently on a truncated frame, so frames are tracked here; a corrupt frame
-    is reported at its first byte."""
-    dctx = zstandard.ZstdDecompressor()
-    with open(path, "rb") as f:
-        block_start = 0
-        frame_start = 0
-        dobj = None
-        while raw := f.read(BLOCK):
-            block_end = block_start + len(raw)
-            while raw:
-                if dobj is None:
-                    dobj = dctx.decompressobj()
-                    frame_start = block_end - len(raw)
-                try:
-                    out = dobj.decompress(raw)
-                except zstandard.ZstdError as e:
-                    raise StreamError(path, frame_start, f"corrupt zstd frame ({e})") from e
-                if out:
-                    yield out
-                if dobj.eof:  # frame finished; anything left over starts the next frame
-                    raw = dobj.unused_data
-                    dobj = None
-                else:
-                    raw = b""
-            block_start = block_end
-        if dobj is not None:
-            raise StreamError(path, block_start, "truncated zstd stream (the file ends inside a frame)")
-
-
 # ----------------------------------------------------------------------------------------------- Lichess dumps
 
 
-def lichess_file_name(spec: str) -> str:
+def lichess_file_name(spec: str, today: datetime.date | None = None) -> str:
+    """`lichess:YYYY-MM` -> the dump's file name; the month must be one Lichess publishes: 2013-01 up to now."""
+    today = today or datetime.datetime.now(datetime.UTC).date()
     m = _LICHESS_SPEC.fullmatch(spec)
-    if not m:
-        raise ValueError(f"bad Lichess source {spec!r}: write lichess:YYYY-MM, e.g. lichess:2013-01")
-    return f"lichess_db_standard_rated_{m.group(1)}-{m.group(2)}.pgn.zst"
+    month = (int(m.group(1)), int(m.group(2))) if m else None
+    if month is None or not 1 <= month[1] <= 12 or not FIRST_LICHESS_MONTH <= month <= (today.year, today.month):
+        raise ValueError(f"bad Lichess source {spec!r}: write lichess:YYYY-MM with a month (01-12) from "
+                         f"{FIRST_LICHESS_MONTH[0]}-{FIRST_LICHESS_MONTH[1]:02d} (the first dump) to "
+                         f"{today.year}-{today.month:02d}, e.g. lichess:2013-01")
+    return f"lichess_db_standard_rated_{month[0]}-{month[1]:02d}.pgn.zst"
 
 
 def resolve_source(spec: str, cache_dir: str | os.PathLike, base_url: str | None = None) -> str:

@@ -121,16 +121,21 @@ def test_truncated_zst_reports_file_and_offset_and_keeps_complete_games(tmp_path
 
 
 def test_corrupt_zst_is_reported(tmp_path):
-    text, _ = pgn.random_pgn(20, seed=6)
-    data = bytearray(_zst_in_frames(text.encode(), 1500))
-    frame_starts = np.cumsum([0] + [len(_zst_in_frames(text.encode()[i:i + 1500], 1500)) for i in range(0, len(text), 1500)])
-    data[len(data) // 2: len(data) // 2 + 40] = b"\xff" * 40
-    broken_frame_start = int(frame_starts[frame_starts <= len(data) // 2][-1])
+    text, truth = pgn.random_pgn(20, seed=6)
+    raw = text.encode()
+    data = bytearray(_zst_in_frames(raw, 1500))
+    frame_starts = np.cumsum([0] + [len(_zst_in_frames(raw[i:i + 1500], 1500)) for i in range(0, len(raw), 1500)])
+    damage = len(data) // 2
+    data[damage: damage + 40] = b"\xff" * 40
+    broken_frame = int((frame_starts <= damage).sum()) - 1
     (tmp_path / "bad.pgn.zst").write_bytes(bytes(data))
     m = _build([tmp_path / "bad.pgn.zst"], tmp_path / "out")
     assert len(m["errors"]) == 1 and "bad.pgn.zst" in m["errors"][0]["error"]
-    assert m["errors"][0]["offset"] == broken_frame_start > 0
-    assert m["counts"]["kept"] > 0  # games in the frames before it
+    lo, hi = m["errors"][0]["damaged_bytes"]
+    assert frame_starts[broken_frame] <= lo <= damage < hi <= frame_starts[broken_frame + 1]
+    assert lo <= m["errors"][0]["offset"] < hi
+    before = raw[: broken_frame * 1500]  # the text of the sound frames before the damaged one
+    assert m["counts"]["kept"] == before.count(b"\n\n[") + before.endswith(b"\n\n") > 0
 
 
 def test_interrupted_build_resumes_and_matches_a_clean_build(tmp_path, monkeypatch):

@@ -51,6 +51,7 @@ def _crafted_games(rng: random.Random) -> tuple[str, dict[str, int]]:
         Reason.duplicate: (lambda: valid[0] | {"WhiteElo": "900"}, LEGAL),
         Reason.filtered_min_plies: (h, "1. e4 1-0"),
         Reason.illegal_move: (h, "1. e4 e5 2. Ke3 1-0"),
+        Reason.control_byte: (h, "1. e4 e5 2. Nf3\x00 Nc6 1-0"),
     }
     # Every reason but the cut stream (one partial game at most, tested in test_data_build) is crafted here.
     assert set(crafted) | {Reason.truncated_stream} == set(Reason)

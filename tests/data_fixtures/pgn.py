@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import chess
 
@@ -66,3 +67,13 @@ def random_pgn(n_games: int, seed: int = 0, max_plies: int = 40) -> tuple[str, l
         text.append(game_text(h, lichess_movetext(sans, result, clocks=rng.random() < 0.5)))
         truth.append({"transcript": transcript(sans), "white": white, "black": black, "site": h["Site"]})
     return "".join(text), truth
+
+
+def many_games(n_games: int, distinct: int = 200, seed: int = 0) -> str:
+    """n valid games cheaply: `distinct` random games repeated, each copy with its own Lichess id (`00000000`,
+    `00000001`, ...), so deduplication keeps every one."""
+    text, _ = random_pgn(distinct, seed=seed)
+    games = re.split(r"(?<=\n\n)(?=\[Event )", text)
+    ids = iter(range(n_games))
+    pattern = re.compile(r"lichess\.org/[A-Za-z0-9]{8}")
+    return "".join(pattern.sub(lambda _: f"lichess.org/{next(ids):08d}", games[i % distinct]) for i in range(n_games))
