@@ -1,9 +1,13 @@
-"""Orbax checkpoints of a run: params, optimizer state, step, RNG and the Grain iterator, saved together.
+"""Orbax checkpoints of a run: params, optimizer state, step, RNG and the Grain iterator, saved together
+with a digest of each.
 
-Layout: `RUN/checkpoints/<step>/{params,train_state,data}`. `params` is its own item so evaluation can
+Layout: `RUN/checkpoints/<step>/{params,train_state,data,digest}`. `params` is its own item so evaluation can
 restore the weights alone. Orbax writes into a temporary directory and renames it when complete, so a
-numeric step directory with its metadata file is a finished checkpoint; restores go through explicit
-abstract targets (shape, dtype, sharding), which lets a checkpoint saved on one mesh load onto another.
+numeric step directory with its metadata file is a finished checkpoint, digest included; restores go through
+explicit abstract targets (shape, dtype, sharding), which lets a checkpoint saved on one mesh load onto another.
+Every restore is compared with the digest (jaxformer/digest.py): a step damaged on disk is reported (which
+array), never used; training renames it aside and takes the previous step. Steps written before digests
+existed load unverified, with a warning.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from jaxformer.config import CheckpointConfig, RunConfig
+from jaxformer.digest import Digests, mismatches, state_digest, tree_digests
+from jaxformer.finite import NonFiniteError, all_finite
 from jaxformer.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -28,10 +34,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FINISHED_MARKER = "_CHECKPOINT_METADATA"
+DIGEST_ITEM = "digest"
+DIGEST_FORMAT = 1
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, incomplete or unreadable."""
+    """A checkpoint is missing, incomplete, unreadable or damaged."""
 
 
 def checkpoint_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
@@ -51,15 +59,69 @@ def list_complete_steps(run_dir: str | pathlib.Path) -> list[int]:
     return sorted(steps)
 
 
+# ---------------------------------------------------------------------------------------------- digests
+
+def read_digest(step_dir: pathlib.Path) -> dict[str, Any] | None:
+    """The digest saved with a step; None for a step written before digests existed (no digest item)."""
+    if not (step_dir / DIGEST_ITEM).is_dir():
+        return None
+    try:
+        with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckptr:
+            digest = ckptr.restore(step_dir / DIGEST_ITEM)
+    except Exception as e:  # noqa: BLE001 - any failure to read it leaves the step unverifiable
+        raise CheckpointError(f"checkpoint step {step_dir.name}: its digest is unreadable ({type(e).__name__}: "
+                              f"{str(e)[:200]})") from e
+    if not isinstance(digest, dict) or digest.get("format") != DIGEST_FORMAT:
+        raise CheckpointError(f"checkpoint step {step_dir.name}: its digest is damaged (not a format-{DIGEST_FORMAT} "
+                              "digest object)")
+    return digest
+
+
+def verify_tree(step: int, item: str, expected: Digests | None, restored: Any) -> None:
+    """Raise CheckpointError naming the arrays of `item` whose restored bytes differ from the saved digest."""
+    if expected is None:
+        return  # saved multi-host: the state was not digestible in one process
+    actual = tree_digests(restored)
+    if actual is None:
+        return
+    bad = mismatches(expected, actual)
+    if bad:
+        shown = ", ".join(f"{item}{k}" for k in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(f"checkpoint step {step} is damaged: {len(bad)} of {len(expected)} {item} arrays differ "
+                              f"from the digest written with them ({shown})")
+
+
+def _unverified(step: int, root: pathlib.Path) -> None:
+    log.warning("checkpoint step %d in %s has no digest (written before digests existed): loaded unverified", step, root)
+
+
+# ---------------------------------------------------------------------------------------------- inference
+
 def _restore_params(step_dir: pathlib.Path, target: Any) -> Any:
     with ocp.StandardCheckpointer() as ckptr:
         return ckptr.restore(step_dir / "params", target)
 
 
-def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> tuple[Transformer, int, RunConfig]:
-    """Model from RUN/config.json with params of `step` (default: latest complete) on the default CPU device.
+def _load_verified_params(root: pathlib.Path, step: int, target: Any) -> Any:
+    """Params of one step, checked against their digest (the optimizer state is neither read nor checked)."""
+    step_dir = root / str(step)
+    digest = read_digest(step_dir)
+    try:
+        params = _restore_params(step_dir, target)
+    except Exception as e:  # orbax raises many types for truncated or mismatched files
+        raise CheckpointError(f"checkpoint step {step} in {root} is unreadable: {type(e).__name__}: {str(e)[:300]}") from e
+    if digest is None:
+        _unverified(step, root)
+    else:
+        verify_tree(step, "params", digest.get("params"), params)
+    return params
 
-    Read-only: never creates or deletes anything in the run directory.
+
+def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> tuple[Transformer, int, RunConfig]:
+    """Model from RUN/config.json with params of `step` on the default CPU device, verified against their digest.
+
+    `step=None`: the latest intact step (damaged newer ones are reported and skipped); a given `step` that is
+    damaged raises CheckpointError. Read-only: never creates, renames or deletes anything in the run directory.
     """
     from jaxformer.model import (
         Transformer,  # local: keeps this module light for list_complete_steps users
@@ -69,31 +131,36 @@ def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> 
     if not cfg_path.is_file():
         raise CheckpointError(f"{cfg_path} not found: {run_dir} is not a run directory written by `transcend train`")
     cfg = RunConfig.from_json(cfg_path.read_text())
+    root = checkpoint_dir(run_dir)
     steps = list_complete_steps(run_dir)
-    if step is None:
-        if not steps:
-            raise CheckpointError(f"no complete checkpoint in {checkpoint_dir(run_dir)}")
-        step = steps[-1]
-    elif step not in steps:
-        raise CheckpointError(f"step {step} has no complete checkpoint in {checkpoint_dir(run_dir)}; complete steps: {steps}")
+    if step is None and not steps:
+        raise CheckpointError(f"no complete checkpoint in {root}")
+    if step is not None and step not in steps:
+        raise CheckpointError(f"step {step} has no complete checkpoint in {root}; complete steps: {steps}")
     cpu = jax.devices("cpu")[0]
     with jax.default_device(cpu):
         model = nnx.eval_shape(lambda: Transformer(cfg.model, rngs=nnx.Rngs(0)))
         graphdef, abstract_state = nnx.split(model)
-        abstract = nnx.to_pure_dict(abstract_state)
         sharding = jax.sharding.SingleDeviceSharding(cpu)
-        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
-        try:
-            params = _restore_params(checkpoint_dir(run_dir) / str(step), target)
-        except Exception as e:  # orbax raises many types for truncated or mismatched files
-            raise CheckpointError(f"checkpoint step {step} in {checkpoint_dir(run_dir)} is unreadable: {e}") from e
-        nnx.replace_by_pure_dict(abstract_state, params)
-        model = nnx.merge(graphdef, abstract_state)
-    return model, step, cfg
+        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                              nnx.to_pure_dict(abstract_state))
+        for candidate in ([step] if step is not None else list(reversed(steps))):
+            try:
+                params = _load_verified_params(root, candidate, target)
+            except CheckpointError as e:
+                if step is not None:
+                    raise
+                log.warning("%s; trying the previous step", e)
+                continue
+            nnx.replace_by_pure_dict(abstract_state, params)
+            return nnx.merge(graphdef, abstract_state), candidate, cfg
+    raise CheckpointError(f"no intact checkpoint in {root}: every complete step {steps} is damaged or unreadable "
+                          "(see the warnings above); retrain, or restore the run directory from a copy")
 
 
 class RunCheckpointer:
-    """Training-side checkpoints: async saves, retention (keep last K + every M-th), resume with fallback."""
+    """Training-side checkpoints: async saves with digests, retention (keep last K + every M-th), resume with
+    fallback past unreadable or damaged steps."""
 
     def __init__(self, run_dir: str | pathlib.Path, cfg: CheckpointConfig):
         self.root = checkpoint_dir(run_dir)
@@ -103,18 +170,29 @@ class RunCheckpointer:
         self.manager = ocp.CheckpointManager(self.root.absolute(), options=options)
 
     def save(self, step: int, params: Any, opt_state: Any, rng: jax.Array, data_iter: Any) -> None:
+        """Save a step with its digest. A state holding NaN/inf is refused (NonFiniteError) before anything is
+        written, so it never becomes the latest step nor pushes a good one out of retention."""
         train_state = {"opt_state": opt_state, "step": np.asarray(step, np.int64), "rng": jax.random.key_data(rng)}
-        items = {"params": ocp.args.StandardSave(params), "train_state": ocp.args.StandardSave(train_state)}
-        if data_iter is not None:
-            items["data"] = grain.checkpoint.CheckpointSave(data_iter)
         with jax.transfer_guard("allow"):
+            if not bool(all_finite((params, opt_state))):
+                raise NonFiniteError(f"the parameters or optimizer state after step {step} hold NaN/inf; step {step} "
+                                     "is not saved (the last saved step is kept). Lower optim.lr or check the data, "
+                                     "then rerun to resume from the last saved step")
+            digest = {"format": DIGEST_FORMAT, "params": tree_digests(params), "train_state": tree_digests(train_state),
+                      "data": state_digest(data_iter.get_state()) if data_iter is not None else None}
+            items = {"params": ocp.args.StandardSave(params), "train_state": ocp.args.StandardSave(train_state),
+                     DIGEST_ITEM: ocp.args.JsonSave(digest)}
+            if data_iter is not None:
+                items["data"] = grain.checkpoint.CheckpointSave(data_iter)
             self.manager.save(step, args=ocp.args.Composite(**items), force=True)
 
     def restore_latest(self, abstract_params: Any, abstract_opt_state: Any, rng_template: jax.Array,
                        data_iter: Any) -> tuple[int, Any, Any, jax.Array] | None:
-        """Newest readable checkpoint into the abstract targets; unreadable ones are reported and skipped."""
+        """Newest intact checkpoint into the abstract targets; unreadable or damaged ones are reported, renamed
+        aside and skipped."""
         steps = list_complete_steps(self.root.parent)
-        leftovers = [p.name for p in self.root.glob("*") if p.is_dir() and not p.name.isdigit()]
+        leftovers = [p.name for p in self.root.glob("*") if p.is_dir() and not p.name.isdigit()
+                     and ".unreadable-" not in p.name]
         if leftovers:
             log.warning("ignoring incomplete checkpoint directories in %s: %s", self.root, leftovers)
         rng_data = jax.random.key_data(rng_template)
@@ -123,32 +201,48 @@ class RunCheckpointer:
         data_state = data_iter.get_state() if data_iter is not None else None
         for step in reversed(steps):
             try:
-                with jax.transfer_guard("allow"):
-                    items = {"params": ocp.args.StandardRestore(abstract_params),
-                             "train_state": ocp.args.StandardRestore(target_state)}
-                    if data_iter is not None:
-                        items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
-                    out = self.manager.restore(step, args=ocp.args.Composite(**items))
+                params, train_state = self._restore_verified(step, abstract_params, target_state, data_iter)
             except Exception as e:  # noqa: BLE001 - any failure means this step is unusable; try the previous
-                log.warning("checkpoint step %d is unreadable (%s: %s); trying the previous one in %s",
+                log.warning("checkpoint step %d is damaged or unreadable (%s: %s); trying the previous one in %s",
                             step, type(e).__name__, str(e)[:300], self.root)
                 if data_iter is not None:
                     data_iter.set_state(data_state)  # a failed restore may have moved the iterator already
                 self._set_aside(step)
                 continue
-            ts = out.train_state
-            rng = jax.random.wrap_key_data(jnp.asarray(ts["rng"]), impl=jax.random.key_impl(rng_template))
-            return int(ts["step"]), out.params, ts["opt_state"], rng
+            rng = jax.random.wrap_key_data(jnp.asarray(train_state["rng"]), impl=jax.random.key_impl(rng_template))
+            return int(train_state["step"]), params, train_state["opt_state"], rng
         return None
 
+    def _restore_verified(self, step: int, abstract_params: Any, target_state: Any, data_iter: Any) -> tuple[Any, Any]:
+        """One step's params and train state (and the iterator's position), each checked against the digest."""
+        digest = read_digest(self.root / str(step))
+        with jax.transfer_guard("allow"):
+            items = {"params": ocp.args.StandardRestore(abstract_params),
+                     "train_state": ocp.args.StandardRestore(target_state)}
+            if data_iter is not None:
+                items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
+            out = self.manager.restore(step, args=ocp.args.Composite(**items))
+            if digest is None:
+                _unverified(step, self.root)
+                return out.params, out.train_state
+            verify_tree(step, "params", digest.get("params"), out.params)
+            verify_tree(step, "train_state", digest.get("train_state"), out.train_state)
+        if data_iter is not None and digest.get("data") != state_digest(data_iter.get_state()):
+            raise CheckpointError(f"checkpoint step {step} is damaged: the data iterator's state differs from its digest")
+        return out.params, out.train_state
+
     def _set_aside(self, step: int) -> None:
-        """Rename an unreadable step to `<step>.unreadable-<time>`: kept for inspection, never overwritten."""
+        """Rename an unusable step to `<step>.unreadable-<time>`: kept for inspection, never overwritten."""
         if jax.process_index() == 0:
             src = self.root / str(step)
             dst = self.root / f"{step}.unreadable-{int(time.time())}"
             src.rename(dst)
-            log.warning("moved unreadable checkpoint %s to %s", src, dst)
+            log.warning("moved unusable checkpoint %s to %s", src, dst)
         self.manager.reload()
+
+    def wait(self) -> None:
+        """Block until the pending async save is complete on disk."""
+        self.manager.wait_until_finished()
 
     def close(self) -> None:
         self.manager.wait_until_finished()

@@ -15,6 +15,11 @@ from typing import Any
 VOCAB_SIZE = 32  # the paper's char32 vocabulary (data_pipeline.tokenizer.CHAR32_VOCAB)
 
 
+def _choice(default: str, *allowed: str) -> Any:
+    """A string field limited to `allowed` values: validate() and `transcend train --list-keys` read them."""
+    return dataclasses.field(default=default, metadata={"choices": (default, *allowed)})
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = VOCAB_SIZE
@@ -23,15 +28,15 @@ class ModelConfig:
     d_model: int = 512
     d_mlp: int | None = None  # None: 4 * d_model (the paper's GELU 4x MLP)
     max_len: int = 1024  # context length; positions 0..max_len-1
-    norm: str = "layernorm"  # "layernorm" (paper) | "rmsnorm"
-    position: str = "learned"  # "learned" (paper) | "rope"
+    norm: str = _choice("layernorm", "rmsnorm")  # layernorm: the paper's
+    position: str = _choice("learned", "rope")  # learned: the paper's
     rope_theta: float = 10000.0
     tie_embeddings: bool = True
     norm_eps: float = 1e-5
     init_std: float = 0.02
-    compute_dtype: str = "float32"  # "bfloat16" on accelerators; params stay float32, logits float32
-    attention: str = "auto"  # "auto" | "einsum" | "dot_product" (jax.nn.dot_product_attention, cuDNN on GPU)
-    remat: str = "none"  # "none" | "full" | "dots" (save matmul outputs) per transformer block
+    compute_dtype: str = _choice("float32", "bfloat16", "float16")  # bfloat16 on accelerators; params stay float32
+    attention: str = _choice("auto", "einsum", "dot_product")  # dot_product: jax.nn.dot_product_attention (cuDNN)
+    remat: str = _choice("none", "full", "dots")  # per transformer block; dots saves matmul outputs
     scan_layers: bool = False  # nnx.scan over layers: compile time independent of depth
 
     @property
@@ -47,14 +52,14 @@ class ModelConfig:
 class DataConfig:
     dir: str | None = None  # shard directory from `transcend data build`
     cutoff: int | None = None  # rule "max": keep games with max(WhiteElo, BlackElo) <= cutoff; None = all
-    rule: str = "max"  # "max" | "band"
+    rule: str = _choice("max", "band")
     band: tuple[int, int] | None = None  # rule "band": both ratings in [lo, hi]
     seq_len: int = 1024
-    packing: str = "concat"
+    packing: str = _choice("concat", "pad")
     seed: int = 0
     tokenizer: str = "char32"
     worker_count: int = 0
-    val_split: str = "validation"
+    val_split: str = _choice("validation", "train")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +107,9 @@ class CheckpointConfig:
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     name: str = "run"
+    # uuid4 hex given when `transcend train` creates the run directory and kept on every resume: evaluation keys
+    # the model's games by it, so a copied or renamed run directory keeps them.
+    run_id: str = dataclasses.field(default="", metadata={"assigned": "by transcend train"})
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
@@ -121,14 +129,9 @@ class RunConfig:
         m, d, t = self.model, self.data, self.train
         _check(m.d_model % m.n_head == 0, f"model.d_model={m.d_model} must be divisible by model.n_head={m.n_head}")
         _check(m.position != "rope" or m.head_dim % 2 == 0, "model.position=rope needs an even head_dim")
-        _check(m.norm in ("layernorm", "rmsnorm"), f"model.norm={m.norm!r}: use layernorm or rmsnorm")
-        _check(m.position in ("learned", "rope"), f"model.position={m.position!r}: use learned or rope")
-        _check(m.attention in ("auto", "einsum", "dot_product"),
-               f"model.attention={m.attention!r}: use auto, einsum or dot_product")
-        _check(m.remat in ("none", "full", "dots"), f"model.remat={m.remat!r}: use none, full or dots")
-        _check(m.compute_dtype in ("float32", "bfloat16", "float16"), f"model.compute_dtype={m.compute_dtype!r}")
+        for key, value, allowed in _choice_fields(self):
+            _check(value in allowed, f"{key}={value!r}: use {_or_list(allowed)}")
         _check(d.seq_len <= m.max_len, f"data.seq_len={d.seq_len} exceeds model.max_len={m.max_len}")
-        _check(d.rule in ("max", "band"), f"data.rule={d.rule!r}: use max or band")
         _check(d.rule != "band" or d.band is not None, "data.rule=band needs data.band=LO,HI")
         _check(t.grad_accum >= 1 and t.batch_size % t.grad_accum == 0,
                f"train.batch_size={t.batch_size} must be a multiple of train.grad_accum={t.grad_accum}")
@@ -143,6 +146,44 @@ class RunConfig:
 def _check(ok: bool, msg: str) -> None:
     if not ok:
         raise ValueError(f"bad config: {msg}")
+
+
+def _or_list(items: tuple[str, ...]) -> str:
+    return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else items[0]
+
+
+def _choice_fields(cfg: RunConfig) -> list[tuple[str, Any, tuple[str, ...]]]:
+    return [(key, value, f.metadata["choices"]) for key, value, f in config_fields(cfg) if "choices" in f.metadata]
+
+
+def config_fields(obj: Any, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
+    """(dotted key, value, field) of every leaf field of a config, in declaration order: the `--set` keys."""
+    out = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out += config_fields(value, f"{prefix}{f.name}.")
+        else:
+            out.append((prefix + f.name, value, f))
+    return out
+
+
+def describe_keys(cfg: RunConfig) -> str:
+    """Every `--set` key with its type, its value in `cfg` and, where limited, the allowed values."""
+    hints = {}
+    for section in [cfg, *(getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                           if dataclasses.is_dataclass(getattr(cfg, f.name)))]:
+        hints[type(section)] = typing.get_type_hints(type(section))
+    rows = []
+    for key, value, f in config_fields(cfg):
+        owner = cfg if "." not in key else getattr(cfg, key.split(".")[0])
+        tp = _type_name(hints[type(owner)][f.name])
+        allowed = f"  (one of: {', '.join(f.metadata['choices'])})" if "choices" in f.metadata else ""
+        if "assigned" in f.metadata:
+            allowed = f"  (assigned {f.metadata['assigned']}; not settable)"
+        rows.append((key, tp, json.dumps(value), allowed))
+    width_key, width_tp = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    return "\n".join(f"{k:<{width_key}}  {t:<{width_tp}}  default {v}{a}" for k, t, v, a in rows)
 
 
 # ---------------------------------------------------------------------------------------------- presets
@@ -263,6 +304,9 @@ def _replace_path(obj: Any, parts: list[str], raw: str, full_key: str) -> Any:
         raise ValueError(f"override {full_key!r}: unknown key {name!r} in {type(obj).__name__}; "
                          f"valid keys: {', '.join(hints)}")
     if len(parts) == 1:
+        assigned = {f.name: f.metadata.get("assigned") for f in dataclasses.fields(obj)}.get(name)
+        if assigned:
+            raise ValueError(f"override {full_key!r}: {name} is assigned {assigned}, not set")
         if dataclasses.is_dataclass(hints[name]):
             raise ValueError(f"override {full_key!r} names a section; set one of its fields, e.g. {full_key}.FIELD=VALUE")
         return dataclasses.replace(obj, **{name: _parse(raw, hints[name], full_key)})
@@ -279,7 +323,10 @@ def _parse(raw: str, tp: Any, key: str) -> Any:
         if raw.lower() in ("none", "null", ""):
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _parse(raw, inner, key)
+        try:
+            return _parse(raw, inner, key)
+        except ValueError:
+            raise ValueError(f"override {key}={raw!r}: expected {_type_name(tp)}") from None
     try:
         if tp is bool:
             if raw.lower() in ("1", "true", "yes", "on"):
@@ -306,6 +353,9 @@ def _parse(raw: str, tp: Any, key: str) -> Any:
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is tuple:
         return "two integers LO,HI"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in inner) + " or none"
     return getattr(tp, "__name__", str(tp))
 
 

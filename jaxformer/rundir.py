@@ -1,6 +1,7 @@
 """Every file name and the layout of a run directory, in one place.
 
     RUN/config.json                 RunConfig.to_json(): everything needed to rebuild model and tokenizer
+    RUN/.lock                       the training lock (PID and host of the trainer holding it)
     RUN/checkpoints/STEP/...        Orbax: params, optimizer state, step, RNG, data iterator
     RUN/metrics.jsonl               one JSON object a line (training and validation metrics)
     RUN/tb/                         TensorBoard event files (training, and evaluation scalars)
@@ -18,6 +19,7 @@ import os
 import pathlib
 
 CONFIG = "config.json"
+LOCK = ".lock"
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tb"
@@ -39,6 +41,10 @@ class RunDir:
     @property
     def config(self) -> pathlib.Path:
         return self.root / CONFIG
+
+    @property
+    def lock(self) -> pathlib.Path:
+        return self.root / LOCK
 
     @property
     def checkpoints(self) -> pathlib.Path:

@@ -113,7 +113,8 @@ def accumulated_grads(static: StepStatic, params: Any, batch: Batch) -> tuple[An
 def train_step(static: StepStatic, params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, dict]:
     """One optimizer step on the mean token loss of the global batch -> (params, opt_state, metrics).
 
-    metrics: `loss` (mean over counted tokens), `grad_norm` (before clipping), `lr` (this step's), `tokens`.
+    metrics: `loss` (mean over counted tokens), `grad_norm` (before clipping), `lr` (this step's), `tokens`,
+    `finite` (loss and grad_norm are finite: read by jaxformer.finite.FiniteWatch).
     """
     with shd.activation_mesh(static.mesh):
         grads, loss_sum, count = accumulated_grads(static, params, batch)
@@ -122,8 +123,9 @@ def train_step(static: StepStatic, params: Any, opt_state: Any, batch: Batch) ->
         lr = static.schedule(_schedule_count(opt_state))
         updates, opt_state = static.tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-    return params, opt_state, {"loss": loss_sum / count, "grad_norm": optax.global_norm(grads), "lr": lr,
-                               "tokens": count}
+    loss, grad_norm = loss_sum / count, optax.global_norm(grads)
+    return params, opt_state, {"loss": loss, "grad_norm": grad_norm, "lr": lr, "tokens": count,
+                               "finite": jnp.isfinite(loss) & jnp.isfinite(grad_norm)}
 
 
 def eval_step(static: StepStatic, params: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:

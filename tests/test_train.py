@@ -189,13 +189,16 @@ def test_sigterm_saves_and_restart_continues(shards, tmp_path):
 
 def test_run_config_accepts_the_same_data_dir_spelled_relative_or_absolute(tmp_path, monkeypatch):
     from jaxformer.config import get_preset
-    from jaxformer.train import write_run_config
+    from jaxformer.train import check_run_config, write_run_config
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "shards").mkdir()
     base = get_preset("tiny")
     with_dir = lambda d: dataclasses.replace(base, data=dataclasses.replace(base.data, dir=d))  # noqa: E731
-    write_run_config(tmp_path / "run", with_dir("shards"))
-    write_run_config(tmp_path / "run", with_dir(str(tmp_path / "shards")))  # same place: accepted
+    first = check_run_config(tmp_path / "run", with_dir("shards"))
+    assert len(first.run_id) == 32 and not (tmp_path / "run").exists()  # checking writes nothing
+    write_run_config(tmp_path / "run", first)
+    again = check_run_config(tmp_path / "run", with_dir(str(tmp_path / "shards")))  # same place: accepted
+    assert again.run_id == first.run_id  # the run keeps its id on every resume
     with pytest.raises(ValueError, match="different `data` section"):
-        write_run_config(tmp_path / "run", with_dir(str(tmp_path / "other")))
+        check_run_config(tmp_path / "run", with_dir(str(tmp_path / "other")))
