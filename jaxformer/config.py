@@ -34,7 +34,8 @@ class ModelConfig:
     tie_embeddings: bool = True
     norm_eps: float = 1e-5
     init_std: float = 0.02
-    compute_dtype: str = _choice("float32", "bfloat16", "float16")  # bfloat16 on accelerators; params stay float32
+    # Params stay float32. auto: bfloat16 on GPU/TPU, float32 on CPU, resolved when a run starts (compute_dtype_for).
+    compute_dtype: str = _choice("float32", "bfloat16", "float16", "auto")
     attention: str = _choice("auto", "einsum", "dot_product")  # dot_product: jax.nn.dot_product_attention (cuDNN)
     remat: str = _choice("none", "full", "dots")  # per transformer block; dots saves matmul outputs
     scan_layers: bool = False  # nnx.scan over layers: compile time independent of depth
@@ -55,7 +56,9 @@ class DataConfig:
     rule: str = _choice("max", "band")
     band: tuple[int, int] | None = None  # rule "band": both ratings in [lo, hi]
     seq_len: int = 1024
-    packing: str = _choice("concat", "pad")
+    # concat: consecutive cuts of the game stream; paper: seq_len+1 characters from a game start (chess_research/data/
+    # zstd_process.py); pad: whole games, padded (data_pipeline.LoaderSpec.packing)
+    packing: str = _choice("concat", "paper", "pad")
     seed: int = 0
     tokenizer: str = "char32"
     worker_count: int = 0
@@ -81,7 +84,9 @@ class OptimConfig:
     lr: float = 3e-4
     min_lr: float = 3e-5
     warmup_steps: int = 2000
-    decay_steps: int | None = None  # None: train.steps (cosine ends at the last step)
+    # True: lr * s / W, 0 at step 0 (the paper's get_lr, chess_research/train.py:240-241); False: lr * (s+1)/(W+1)
+    warmup_from_zero: bool = False
+    decay_steps: int | None = None  # where the cosine reaches min_lr; None: train.steps (the paper: 4M, past its 100k)
     b1: float = 0.9
     b2: float = 0.95
     eps: float = 1e-8
@@ -139,8 +144,26 @@ class RunConfig:
         sizes = [self.mesh.data, self.mesh.fsdp, self.mesh.tensor]
         _check(sizes.count(-1) <= 1 and all(s == -1 or s >= 1 for s in sizes),
                f"mesh sizes {sizes}: each >= 1, at most one -1")
-        _check(self.optim.min_lr <= self.optim.lr, "optim.min_lr must not exceed optim.lr")
+        o = self.optim
+        _check(o.min_lr <= o.lr, "optim.min_lr must not exceed optim.lr")
+        _check(o.decay_steps is None or o.decay_steps > o.warmup_steps,
+               f"optim.decay_steps={o.decay_steps} must exceed optim.warmup_steps={o.warmup_steps} (or be none: train.steps)")
         return self
+
+
+def compute_dtype_for(requested: str, platform: str) -> str:
+    """The dtype `model.compute_dtype` computes in on `platform` (a jax device's: cpu, gpu, tpu). "auto" follows the
+    paper's trainer: bfloat16 autocast on an accelerator, none on CPU (chess_research/train.py:89-93; config/*.json
+    "dtype": "bfloat16"). Other values are kept."""
+    if requested != "auto":
+        return requested
+    return "float32" if platform == "cpu" else "bfloat16"
+
+
+def resolve_compute_dtype(cfg: RunConfig, platform: str) -> RunConfig:
+    """`cfg` with model.compute_dtype resolved for `platform`: what a run's config.json records."""
+    return dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, compute_dtype=compute_dtype_for(cfg.model.compute_dtype, platform)))
 
 
 def _check(ok: bool, msg: str) -> None:
@@ -188,14 +211,29 @@ def describe_keys(cfg: RunConfig) -> str:
 
 # ---------------------------------------------------------------------------------------------- presets
 
-def _preset(name: str, model: ModelConfig, batch: int, accum: int, steps: int, **train: Any) -> RunConfig:
-    return RunConfig(name=name, model=model, train=TrainConfig(steps=steps, batch_size=batch, grad_accum=accum, **train))
+PAPER_CONTEXT = 1023  # the paper's block_size (config/*.json): 1024-character blocks give inputs and targets of 1023
+PAPER_EVALUATED_STEP = 100_000  # the checkpoint the paper evaluates; its schedule runs on to 4M iterations
+PAPER_DECAY_STEPS = 4_000_000  # lr_decay_iters (config/*.json)
 
 
-def _paper(name: str, n_layer: int, n_head: int, d_model: int) -> RunConfig:
-    # The paper: batch 125 x 4 accumulation x 1024 characters, AdamW 3e-4 -> 3e-5, 2000 warm-up steps.
-    return _preset(name, ModelConfig(n_layer=n_layer, n_head=n_head, d_model=d_model), 500, 4, 100_000,
-                   eval_every=1000)
+def _paper(name: str, n_layer: int, n_head: int, d_model: int, batch: int) -> RunConfig:
+    """The paper's run of one size (config/{50M,302M,707M}_1000.json read with chess_research/train.py): `batch`
+    sequences a step (its batch_size x 4 GPUs: gradient_accumulation_steps 4 is divided by the GPU count, train.py:63,
+    so grad_accum 4 here gives each micro-batch the paper's per-GPU size); blocks that start at a game start; bfloat16
+    on accelerators; lr from 0 over 2,000 steps, then cosine towards 3e-5 at 4M iterations, stopped at 100k."""
+    return RunConfig(
+        name=name,
+        model=ModelConfig(n_layer=n_layer, n_head=n_head, d_model=d_model, max_len=PAPER_CONTEXT, compute_dtype="auto"),
+        data=DataConfig(seq_len=PAPER_CONTEXT, packing="paper"),
+        train=TrainConfig(steps=PAPER_EVALUATED_STEP, batch_size=batch, grad_accum=4, eval_every=1000),
+        optim=OptimConfig(lr=3e-4, min_lr=3e-5, warmup_steps=2000, warmup_from_zero=True, decay_steps=PAPER_DECAY_STEPS),
+    )
+
+
+def _ladder(name: str, n_layer: int, n_head: int, d_model: int) -> RunConfig:
+    # This project's scaling measurement: 500 x 1024 characters a step, cosine from 3e-4 to 3e-5 within train.steps.
+    return RunConfig(name=name, model=ModelConfig(n_layer=n_layer, n_head=n_head, d_model=d_model),
+                     train=TrainConfig(steps=100_000, batch_size=500, grad_accum=4, eval_every=1000))
 
 
 _TINY = RunConfig(
@@ -207,7 +245,14 @@ _TINY = RunConfig(
     checkpoint=CheckpointConfig(every=100, keep_last=2),
 )
 
-# Scaling ladder ~1M .. ~700M non-embedding parameters (12 * n_layer * d_model^2), paper schedule.
+# The paper's three sizes: (n_layer, n_head, d_model, sequences a step = its batch_size x 4 GPUs).
+_PAPER_SIZES = {
+    "chessformer-50m": (16, 8, 512, 125 * 4),
+    "chessformer-302m": (24, 16, 1024, 78 * 4),
+    "chessformer-707m": (36, 20, 1280, 38 * 4),
+}
+
+# Scaling ladder ~1M .. ~700M non-embedding parameters (12 * n_layer * d_model^2).
 _SCALING = {
     "scaling-1m": (4, 4, 128),
     "scaling-10m": (6, 6, 384),
@@ -218,19 +263,32 @@ _SCALING = {
 
 PRESETS: dict[str, RunConfig] = {
     "tiny": _TINY,
-    "chessformer-50m": _paper("chessformer-50m", 16, 8, 512),
-    "chessformer-302m": _paper("chessformer-302m", 24, 16, 1024),
-    "chessformer-707m": _paper("chessformer-707m", 36, 20, 1280),
-    **{name: _paper(name, *shape) for name, shape in _SCALING.items()},
+    **{name: _paper(name, *shape) for name, shape in _PAPER_SIZES.items()},
+    **{name: _ladder(name, *shape) for name, shape in _SCALING.items()},
 }
 
 
-_PAPER_RUN = ("the paper's {size} model (batch 500 x 1024 characters, AdamW 3e-4 -> 3e-5 after 2000 warm-up steps, "
-              "100k steps).\n"
+_PAPER_RUN = ("the paper's {size} run ({shape}): {batch} sequences a step ({micro} x 4 GPUs in the paper) of 1023 characters, "
+              "each block starting at a game start (data.packing=paper), bfloat16 on GPU/TPU (model.compute_dtype=auto), "
+              "AdamW lr 0 -> 3e-4 over 2,000 steps, then cosine towards 3e-5 at step 4,000,000, stopped at step 100,000 "
+              "(lr there about 2.996e-4): the checkpoint the paper evaluates.\n"
               "  transcend train --config {name} --run-dir runs/{name}-c1000 --set data.dir=data/lichess "
-              "--set data.cutoff=1000 --set model.compute_dtype=bfloat16 --set mesh.fsdp=-1\n"
-              "  The paper's cosine spans 4M steps (lr still ~3e-4 at 100k): add --set optim.decay_steps=4000000 "
-              "to copy it.{expect}")
+              "--set data.cutoff=1000\n"
+              "  (--set mesh.data=1 --set mesh.fsdp=-1 shards the parameters where a device's memory is short.){expect}")
+
+_LADDER_RUN = ("the scaling ladder's {size} step ({n_layer} layers, {n_head} heads, d_model {d_model}): 500 x 1024 "
+               "characters a step, cosine from 3e-4 to 3e-5 within the 100k steps, to measure how transcendence scales "
+               "with model size.\n"
+               "  transcend train --config {name} --run-dir runs/{name}-c1000 --set data.dir=data/lichess "
+               "--set data.cutoff=1000 --set model.compute_dtype=bfloat16 --set mesh.data=1 --set mesh.fsdp=-1\n"
+               "  No reference figure: the ladder is this project's measurement, not the paper's.")
+
+_PAPER_EXPECT = {
+    "chessformer-50m": ("\n  Expected (the paper's figure, +-100 Elo): cutoff 1000 -> about 1420-1500 at T <= 0.1 and "
+                        "about 850 at T = 1; cutoff 1300 -> about 1525-1630 at low T; cutoff 1500 does not transcend."),
+    "chessformer-302m": "\n  No reference rating for this size is recorded here.",
+    "chessformer-707m": "\n  No reference rating for this size is recorded here.",
+}
 
 # Each preset's command and what it should reach (jaxformer.train's --help and the README show these).
 PRESET_NOTES: dict[str, str] = {
@@ -239,23 +297,11 @@ PRESET_NOTES: dict[str, str] = {
              "  `make demo` trains it for 800 steps (--set train.steps=800) on the synthetic population: the loss "
              "starts at ln 32 = 3.47 and falls well below it, but the model learns the notation, not the board, and "
              "plays below the uniform random mover (README, 'What a CPU-sized model can honestly show')."),
-    "chessformer-50m": _PAPER_RUN.format(
-        size="50M (16 layers, 8 heads, d_model 512)", name="chessformer-50m",
-        expect="\n  Expected (the paper's figure, +-100 Elo): cutoff 1000 -> about 1420-1500 at T <= 0.1 and about "
-               "850 at T = 1; cutoff 1300 -> about 1525-1630 at low T; cutoff 1500 does not transcend."),
-    "chessformer-302m": _PAPER_RUN.format(
-        size="302M (24 layers, 16 heads, d_model 1024)", name="chessformer-302m",
-        expect="\n  The paper trained it with 312 sequences a step (--set train.batch_size=312 --set "
-               "train.grad_accum=4 copies it); no reference rating for this size is recorded here."),
-    "chessformer-707m": _PAPER_RUN.format(
-        size="707M (36 layers, 20 heads, d_model 1280)", name="chessformer-707m",
-        expect="\n  The paper trained it with 152 sequences a step (--set train.batch_size=152 --set "
-               "train.grad_accum=4 copies it); no reference rating for this size is recorded here."),
-    **{name: (f"the scaling ladder's {name.split('-')[1].upper()} step ({n_layer} layers, {n_head} heads, d_model "
-              f"{d_model}) on the paper's schedule, to measure how transcendence scales with model size.\n"
-              f"  transcend train --config {name} --run-dir runs/{name}-c1000 --set data.dir=data/lichess "
-              "--set data.cutoff=1000 --set model.compute_dtype=bfloat16 --set mesh.fsdp=-1\n"
-              "  No reference figure: the ladder is this project's measurement, not the paper's.")
+    **{name: _PAPER_RUN.format(size=name.split("-")[1].upper(), shape=f"{n_layer} layers, {n_head} heads, d_model {d_model}",
+                               batch=batch, micro=batch // 4, name=name, expect=_PAPER_EXPECT[name])
+       for name, (n_layer, n_head, d_model, batch) in _PAPER_SIZES.items()},
+    **{name: _LADDER_RUN.format(size=name.split("-")[1].upper(), n_layer=n_layer, n_head=n_head, d_model=d_model,
+                                name=name)
        for name, (n_layer, n_head, d_model) in _SCALING.items()},
 }
 

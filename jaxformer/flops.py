@@ -5,7 +5,7 @@ import os
 
 import jax
 
-from jaxformer.config import ModelConfig
+from jaxformer.config import ModelConfig, compute_dtype_for
 
 # Dense peak FLOP/s per device: (bf16/fp16, fp32). GPU fp32 uses TF32 tensor cores (XLA's default precision).
 PEAK_FLOPS: dict[str, tuple[float, float]] = {
@@ -31,12 +31,12 @@ def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
 
 
 def device_peak_flops(compute_dtype: str, override: float | None = None) -> float:
-    """Per-device peak; `train.peak_flops` overrides the table."""
+    """Per-device peak at `compute_dtype` ("auto": as it resolves on this device); `train.peak_flops` overrides the table."""
     if override:
         return float(override)
     dev = jax.devices()[0]
     kind = dev.device_kind.lower()
-    half = compute_dtype in ("bfloat16", "float16")
+    half = compute_dtype_for(compute_dtype, dev.platform) in ("bfloat16", "float16")
     for name, (p16, p32) in PEAK_FLOPS.items():
         if name in kind:
             return p16 if half else p32

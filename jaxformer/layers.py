@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxformer.config import ModelConfig
+from jaxformer.config import ModelConfig, compute_dtype_for
 
 NEG_INF = -1e30
 
@@ -40,7 +40,8 @@ dense.defvjp(_dense_fwd, _dense_bwd)
 
 
 def dtype_of(name: str) -> jnp.dtype:
-    return jnp.dtype(name)
+    """A compute dtype by name; "auto" (which training resolves before it starts) for the default backend."""
+    return jnp.dtype(compute_dtype_for(name, jax.default_backend()))
 
 
 def param(rngs: nnx.Rngs, shape: tuple[int, ...], std: float, axes: tuple[str | None, ...]) -> nnx.Param:

@@ -10,7 +10,7 @@ import os
 
 import jax
 
-from jaxformer.config import PRESETS, ModelConfig, RunConfig
+from jaxformer.config import PRESETS, ModelConfig, RunConfig, compute_dtype_for
 
 GIB = 2 ** 30
 USABLE_FRACTION = 0.8  # leave room for XLA's temporaries and fragmentation
@@ -34,7 +34,8 @@ def state_bytes(cfg: RunConfig) -> float:
 def activation_bytes(cfg: RunConfig, micro_batch: int) -> float:
     """Activations kept for the backward pass of one micro-batch."""
     m, T = cfg.model, cfg.data.seq_len
-    scale = 2.0 if m.compute_dtype == "float32" else 1.0  # the count is for 16-bit activations
+    dtype = compute_dtype_for(m.compute_dtype, jax.devices()[0].platform)
+    scale = 2.0 if dtype == "float32" else 1.0  # the count is for 16-bit activations
     per_layer = T * micro_batch * m.d_model * (34 + 5 * m.n_head * T / m.d_model) * scale
     layers = per_layer * (1 if m.remat == "full" else m.n_layer)
     logits = 3 * 4.0 * micro_batch * T * m.vocab_size  # float32 logits, softmax and its gradient

@@ -1,4 +1,4 @@
-"""AdamW with linear warm-up, cosine decay to `min_lr`, global-norm clipping; weight decay on matrices only."""
+"""AdamW with linear warm-up, cosine decay to `min_lr` at `decay_steps`, global-norm clipping; weight decay on matrices only."""
 from __future__ import annotations
 
 import jax
@@ -10,14 +10,16 @@ from jaxformer.config import OptimConfig
 
 
 def lr_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
-    """nanoGPT's schedule: lr * (s+1)/(W+1) for the W warm-up steps (never 0), then cosine to min_lr at
-    decay_steps (default: the run's last step) and min_lr after."""
+    """Linear warm-up over `warmup_steps`, then cosine to min_lr at `decay_steps` (default: the run's last step,
+    `total_steps`) and min_lr after. The warm-up is lr * (s+1)/(W+1) (never 0), or with `warmup_from_zero` the
+    paper's lr * s/W (chess_research/train.py:240-249, whose step 0 trains at lr 0)."""
     warmup = cfg.warmup_steps
     decay_steps = max(cfg.decay_steps or total_steps, warmup + 1)
+    offset = 0.0 if cfg.warmup_from_zero else 1.0
 
     def schedule(step: jax.Array) -> jax.Array:
         step = jnp.asarray(step, jnp.float32)
-        warm = cfg.lr * (step + 1.0) / (warmup + 1.0)
+        warm = cfg.lr * (step + offset) / max(warmup + offset, 1.0)
         progress = jnp.clip((step - warmup) / (decay_steps - warmup), 0.0, 1.0)
         cosine = cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + jnp.cos(jnp.pi * progress))
         return jnp.where(step < warmup, warm, cosine)

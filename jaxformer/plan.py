@@ -78,7 +78,7 @@ def describe_plan(cfg: RunConfig, plan: TrainPlan) -> str:
     return "\n".join([
         f"training {cfg.name}: {plan.params:,} parameters, {cfg.model.n_layer} layers, d_model {cfg.model.d_model}",
         f"  data: {d.dir}, {rule}: {games}{tokens}",
-        f"  devices: {plan.devices} {plan.platform}, mesh {plan.mesh}",
+        f"  devices: {plan.devices} {plan.platform}, mesh {plan.mesh}, compute {cfg.model.compute_dtype}",
         f"  steps {plan.start_step} -> {plan.end_step}: {plan.tokens_per_step:,} tokens a step "
         f"({cfg.train.batch_size} x {d.seq_len}), {total:,} in total{epochs}",
         f"  time: {eta_text}",

@@ -32,7 +32,7 @@ import numpy as np
 from jaxformer import data as data_lib
 from jaxformer import sharding as shd
 from jaxformer.checkpoint import CheckpointError, RunCheckpointer
-from jaxformer.config import RunConfig, describe_keys, describe_presets, get_preset, resolve_config
+from jaxformer.config import RunConfig, describe_keys, describe_presets, get_preset, resolve_compute_dtype, resolve_config
 from jaxformer.finite import FiniteWatch, NonFiniteError
 from jaxformer.flops import device_peak_flops, flops_per_token
 from jaxformer.memory import OutOfMemoryError, is_out_of_memory, out_of_memory_message
@@ -169,7 +169,7 @@ def run_training(cfg: RunConfig, run_dir: str | pathlib.Path, *, stop_at: int | 
                  devices: list | None = None) -> TrainResult:
     """Train (or resume) `cfg` in `run_dir`; `stop_at` ends after that step as if preempted (for tests/jobs)."""
     run = RunDir(run_dir)
-    cfg, manifest = check_run(cfg, run)
+    cfg, manifest = check_run(resolve_for_devices(cfg, devices), run)
     with RunLock(run) if jax.process_index() == 0 else contextlib.nullcontext():
         # run_id is no part of what is compiled: a restart in the same process reuses the cached setup
         setup = make_setup(dataclasses.replace(cfg, run_id=""), shd.make_mesh(cfg.mesh, devices))
@@ -189,6 +189,15 @@ def run_training(cfg: RunConfig, run_dir: str | pathlib.Path, *, stop_at: int | 
         finally:
             io.close()
     return TrainResult(step=state.step, stopped_by=stopped_by, last_metrics=last)
+
+
+def resolve_for_devices(cfg: RunConfig, devices: list | None) -> RunConfig:
+    """`cfg` with model.compute_dtype=auto made concrete for the run's devices: config.json records the dtype used."""
+    platform = (devices or jax.devices())[0].platform
+    resolved = resolve_compute_dtype(cfg, platform)
+    if resolved != cfg:
+        log.info("model.compute_dtype=auto computes in %s on %s", resolved.model.compute_dtype, platform)
+    return resolved
 
 
 def check_run(cfg: RunConfig, run: RunDir) -> tuple[RunConfig, dict[str, Any]]:

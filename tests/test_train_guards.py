@@ -74,12 +74,15 @@ def test_config_json_is_written_only_after_the_checks_pass_and_keeps_its_run_id(
     assert "no train games" in capsys.readouterr().err
     assert not (run / "config.json").exists()
     with caplog.at_level(logging.INFO, logger="jaxformer"):
-        assert main(train_args(shards, run, "data.cutoff=1500", "train.steps=3") + ["--stop-at-step", "2"]) == 0
-    run_id = json.loads((run / "config.json").read_text())["run_id"]
+        assert main(train_args(shards, run, "data.cutoff=1500", "train.steps=3", "model.compute_dtype=auto")
+                    + ["--stop-at-step", "2"]) == 0
+    written = json.loads((run / "config.json").read_text())
+    run_id = written["run_id"]
+    assert written["model"]["compute_dtype"] == "float32"  # auto, resolved on CPU, as the run computed
     assert re.fullmatch("[0-9a-f]{32}", run_id)
     header = caplog.text
     assert "45 train games" in header  # the manifest's count at cutoff 1500 (train split)
-    assert "devices: 8 cpu" in header and "tokens a step" in header and "an estimate" in header
+    assert "devices: 8 cpu" in header and "compute float32" in header and "tokens a step" in header and "an estimate" in header
     assert main(train_args(shards, run, "data.cutoff=1500", "train.steps=3")) == 0  # resume: same id
     assert json.loads((run / "config.json").read_text())["run_id"] == run_id
 
@@ -101,11 +104,11 @@ def test_out_of_memory_is_one_sentence_naming_what_fits(shards, tmp_path):
 
 
 def test_bad_values_name_the_allowed_ones_and_list_keys_shows_every_key(capsys):
-    with pytest.raises(ValueError, match="model.compute_dtype='bf16': use float32, bfloat16 or float16"):
+    with pytest.raises(ValueError, match="model.compute_dtype='bf16': use float32, bfloat16, float16 or auto"):
         resolve_config("tiny", ["model.compute_dtype=bf16"])
     with pytest.raises(ValueError, match="data.cutoff='abc': expected int or none"):
         resolve_config("tiny", ["data.cutoff=abc"])
-    with pytest.raises(ValueError, match="data.packing='zip': use concat or pad"):
+    with pytest.raises(ValueError, match="data.packing='zip': use concat, paper or pad"):
         resolve_config("tiny", ["data.packing=zip"])
 
     assert main(["--list-keys", "--config", "tiny"]) == 0
@@ -113,7 +116,7 @@ def test_bad_values_name_the_allowed_ones_and_list_keys_shows_every_key(capsys):
     keys = [key for key, _, _ in config_fields(RunConfig())]
     assert [line.split()[0] for line in out] == keys  # every key, from the dataclasses, in order
     line = {ln.split()[0]: ln for ln in out}
-    assert re.fullmatch(r"model\.compute_dtype +str +default \"float32\" +\(one of: float32, bfloat16, float16\)",
+    assert re.fullmatch(r"model\.compute_dtype +str +default \"float32\" +\(one of: float32, bfloat16, float16, auto\)",
                         line["model.compute_dtype"])
     assert re.fullmatch(r"train\.steps +int +default 300", line["train.steps"])  # the tiny preset's value
     assert "int or none" in line["data.cutoff"]
