@@ -1,5 +1,12 @@
 """`transcend data synth`: legal games, the requested population, measured ratings, determinism, clones."""
 import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import chess
 import numpy as np
@@ -8,10 +15,12 @@ import pytest
 from arena import SCORES, EngineSpec, Expert, read_records, rules_ending
 from arena.biases import BIAS_POLICIES, avoid_trades, captures, king, pawn_push
 from experiments.cli import main as cli_main
+from experiments.synth.cli import build_parser
 from experiments.synth.pgn import header_elo, read_pgn_zst
 from experiments.synth.play import PlayedGame
 from experiments.synth.ratings import Anchor, default_anchor_names, measure_ratings
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
 # Three experts of clearly separated strength: 1 node + 60% random moves, ~45 nodes + 30%, 2000 nodes + 0%.
 SEPARATED = ["--experts", "3", "--nodes", "1", "2000", "--epsilon", "0", "0.6", "--biases", "uniform,captures,king",
              "--max-plies", "160", "--bootstrap", "50"]
@@ -208,3 +217,97 @@ def test_an_all_loser_who_met_an_all_winner_gets_a_bound_too():
              ("e2", B, "1-0"), ("e1", "e2", "0-1")]
     measured = measure_ratings(_games(games * 3), TRIO, TWO_ANCHORS, n_boot=40, seed=0)
     assert measured["e0"]["rating_bound"] == "upper" and measured["e2"]["rating_bound"] == "lower"
+
+
+# issue 12: synth is resumable; Ctrl-C keeps the finished games and says so in one line.
+RESUMABLE = ["--experts", "3", "--nodes", "1", "2000", "--epsilon", "0", "0.6", "--biases", "uniform,captures,king",
+             "--max-plies", "120", "--bootstrap", "20", "--games", "30", "--calibration-games", "6", "--workers", "1",
+             "--seed", "3"]
+
+
+def _synth_cmd(tmp_path, out, stockfish_path, *extra):
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps({"ratings": {"stockfish-l20-n1": 700.0, "stockfish-l20-n10": 1200.0,
+                                             "stockfish-l20-n50": 1500.0}}))
+    return [sys.executable, "-m", "experiments.cli", "data", "synth", "--out", str(out), "--anchor-table", str(table),
+            "--stockfish", stockfish_path, *RESUMABLE, *extra]
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_games_and_a_rerun_ends_with_the_uninterrupted_output(tmp_path, stockfish_path):
+    out = tmp_path / "interrupted"
+    cmd = _synth_cmd(tmp_path, out, stockfish_path)
+    records = out / "records" / "games.jsonl"
+    # Its own session: the signal goes to the whole process group, as the terminal's Ctrl-C does.
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_records(records)) < 4:
+        time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr and "crashed" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith("transcend data synth: interrupted")
+    kept = {r["game_id"] for r in read_records(records)}
+    assert 4 <= len(kept) < 36 and not (out / "games.pgn.zst").exists()
+    assert "0 already recorded, 36 to play" in stdout
+
+    rerun = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"{len(kept)} already recorded, {36 - len(kept)} to play" in rerun.stdout
+    ids = [r["game_id"] for r in read_records(records)]
+    assert len(ids) == len(set(ids)) == 36 and kept <= set(ids)
+
+    reference = tmp_path / "reference"
+    done = subprocess.run(_synth_cmd(tmp_path, reference, stockfish_path), cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("games.pgn.zst", "calibration.pgn.zst"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    pops = [json.loads((d / "population.json").read_text()) for d in (out, reference)]
+    for pop in pops:
+        pop.pop("play_seconds")
+    assert pops[0] == pops[1]
+
+    # A finished run rerun plays nothing and writes the same files again.
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "36 already recorded, 0 to play" in again.stdout, again.stderr[-3000:]
+    assert (out / "games.pgn.zst").read_bytes() == (reference / "games.pgn.zst").read_bytes()
+
+
+def test_a_rerun_with_other_settings_is_refused_naming_them(tmp_path, stockfish_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = _synth_cmd(tmp_path, out, stockfish_path)[3:]  # `data synth ...` for the in-process entry point
+    (out / "settings.json").write_text(json.dumps({"seed": 3, "games": 30, "calibration_games": 6, "max_plies": 120}))
+    code = subprocess.run([sys.executable, "-m", "experiments.cli", *cmd, "--games", "31", "--seed", "4"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert code.returncode == 2 and "Traceback" not in code.stderr
+    err = code.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "--seed: recorded 3, now 4" in err and "--games: recorded 30, now 31" in err
+    assert "--max-plies" not in err.split("(", 1)[1].split(")")[0]  # an equal setting is not named
+    assert "the population (--experts" in err and "pass --overwrite" in err and "another --out" in err
+    assert json.loads((out / "settings.json").read_text())["seed"] == 3  # nothing recorded is lost
+
+
+@pytest.mark.parametrize("flag", ["--games", "--calibration-games", "--experts", "--workers", "--max-plies",
+                                  "--bootstrap"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_non_positive_counts_are_refused_with_a_sentence(tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["data", "synth", "--out", str(tmp_path / "x"), flag, value])
+    assert exc.value.code == 2
+    assert f"{flag} {value}: must be at least 1 (" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_every_option_shows_its_default_once():
+    text = build_parser().format_help()
+    blocks = re.split(r"\n  (?=--)", text.split("show this help message and exit", 1)[1])[1:]
+    assert len(blocks) == 17
+    for block in blocks:
+        flat = " ".join(block.split())
+        assert flat.count("(default") + flat.count("(required)") == 1, flat

@@ -10,6 +10,8 @@ the evaluation's scale. Written to OUT/:
   games.pgn.zst        expert-vs-expert games: the training data (`transcend data build OUT/games.pgn.zst`)
   calibration.pgn.zst  expert-vs-anchor games (kept out of the training data: the anchors are no experts)
   population.json      experts (engine, bias, epsilon), measured ratings with 95% intervals, records, the fit
+  settings.json        what fixes the games (experiments/synth/resume.py): a rerun of the same command
+                       continues an interrupted run, playing only the games records/ lacks
 """
 from __future__ import annotations
 
@@ -20,29 +22,36 @@ import logging
 import os
 import pathlib
 import random
-import sys
 import time
 
 from arena import BIAS_POLICIES, DEFAULT_BIAS_MIX, DEFAULT_MAX_PLIES, PRIOR_DRAWS, Expert, fit_info
 from experiments.synth.pgn import Seat, game_to_pgn, write_pgn_zst
-from experiments.synth.play import GameJob, PlayedGame, make_players, play_games
+from experiments.synth.play import GameJob, PlayedGame, estimate_seconds, make_players, play_games, recorded_ids
 from experiments.synth.population import build_population
 from experiments.synth.ratings import DEFAULT_TABLE, Anchor, choose_anchors, measure_ratings
+from experiments.synth.resume import game_settings, prepare_out, refuse_foreign
 from safeio import write_json_atomic
 
 log = logging.getLogger("transcend.synth")
 RECORDS = "records"  # OUT/records/games.jsonl and games.pgn (arena.GameStore)
-OUTPUTS = ("games.pgn.zst", "calibration.pgn.zst", "population.json", f"{RECORDS}/games.jsonl")
+OUTPUTS = ("games.pgn.zst", "calibration.pgn.zst", "population.json", f"{RECORDS}/games.jsonl",
+           f"{RECORDS}/games.pgn")
+# Options that count something: each must be at least 1 (what it counts, for the error's sentence).
+COUNTS = {"games": "expert-vs-expert games to play", "experts": "experts in the population",
+          "workers": "engine searches in parallel", "max_plies": "plies before a game is adjudicated",
+          "calibration_games": "expert-vs-anchor games (they put the experts on the anchors' scale)",
+          "bootstrap": "bootstrap resamples"}
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="transcend data synth",
         description="Generate games between imperfect experts: Stockfish (skill 20, node-limited) that plays a "
                     "move from its own bias policy with probability epsilon. Experts range from weak (few nodes, "
                     "large epsilon) to strong, and their biases differ, so their errors are uncorrelated.")
     p.add_argument("--out", required=True,
-                   help="output directory (games.pgn.zst, calibration.pgn.zst, population.json, records/)")
+                   help="output directory (games.pgn.zst, calibration.pgn.zst, population.json, records/, "
+                        "settings.json); rerun the same command to continue an interrupted run (required)")
     p.add_argument("--games", type=int, default=1000,
                    help="expert-vs-expert games (the training data) (default: %(default)s)")
     p.add_argument("--experts", type=int, default=8, help="population size (default: %(default)s)")
@@ -55,7 +64,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help=f"bias mix, dealt round-robin from the weakest expert up (repeat a name to weight it); "
                         f"known: {', '.join(BIAS_POLICIES)} (default: %(default)s)")
     p.add_argument("--clones", action="store_true",
-                   help="diversity ablation: every game is one expert of the population's mean strength against itself")
+                   help="diversity ablation: every game is one expert of the population's mean strength against itself "
+                        "(default: off)")
     p.add_argument("--calibration-games", type=int, default=None,
                    help="expert-vs-anchor games (default: 25 per expert, at least games/10)")
     p.add_argument("--anchors", default=None,
@@ -66,7 +76,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="anchor ratings: a bundled table name or a JSON file (default: %(default)s)")
     p.add_argument("--anchor-rating", type=float, default=None,
                    help="with a single --anchors entry: use this Elo for it instead of the table's "
-                        "(recorded as provisional)")
+                        "(recorded as provisional) (default: the table's rating)")
     p.add_argument("--max-plies", type=int, default=DEFAULT_MAX_PLIES,
                    help="a game still running after this many plies is adjudicated by Stockfish, as in the "
                         "evaluation (default: %(default)s)")
@@ -77,11 +87,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--bootstrap", type=int, default=200,
                    help="bootstrap resamples for the rating intervals (default: %(default)s)")
     p.add_argument("--stockfish", default=None, help="Stockfish binary (default: PATH, then /usr/games/stockfish)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing population (and its records) in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing population (and its recorded games) in --out instead of continuing it "
+                        "(default: off)")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
-    for name in ("games", "experts", "workers", "max_plies"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    for name, what in COUNTS.items():
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} {value}: must be at least 1 ({what})")
     args.biases = [b.strip() for b in args.biases.split(",") if b.strip()]
     args.anchors = [a.strip() for a in args.anchors.split(",") if a.strip()] if args.anchors else None
     unknown = [b for b in args.biases if b not in BIAS_POLICIES]
@@ -120,12 +138,9 @@ class Plan:
 
 
 def plan(args: argparse.Namespace) -> Plan:
-    """Checks --out, builds the population, picks the anchors and schedules the games."""
+    """Builds the population, picks the anchors and schedules the games."""
     out = pathlib.Path(args.out)
-    existing = [n for n in OUTPUTS if (out / n).exists()]
-    if existing and not args.overwrite:
-        raise FileExistsError(f"{out} already holds {existing}; pass --overwrite to replace them "
-                              "or choose another --out")
+    refuse_foreign(out, args.overwrite, OUTPUTS)
     experts = build_population(args.experts, tuple(args.nodes), tuple(args.epsilon), args.biases, clones=args.clones)
     anchors = choose_anchors(args.anchor_table, args.anchors, args.anchor_rating)
     calibration = args.calibration_games
@@ -135,15 +150,17 @@ def plan(args: argparse.Namespace) -> Plan:
 
 
 def synthesize(args: argparse.Namespace, p: Plan) -> dict:
-    """Plays the planned games, rates the experts, and writes the PGN files and population.json."""
-    for stale in (RECORDS + "/games.jsonl", RECORDS + "/games.pgn"):  # --overwrite: the old games go
-        (p.out / stale).unlink(missing_ok=True)
+    """Records the settings (or checks them against an interrupted run's), plays the games not yet recorded,
+    rates the experts, and writes the PGN files and population.json."""
     players = make_players(p.experts, [a.engine for a in p.anchors], args.stockfish)
     try:
+        version = players[p.anchors[0].engine.name].version()
+        settings = game_settings(args.seed, args.games, p.calibration, args.max_plies, p.experts, p.anchors, version)
+        prepare_out(p.out, settings, args.overwrite, OUTPUTS)
+        _print_plan(args, p, recorded_ids(p.out / RECORDS))
         t0 = time.time()
         games = play_games(p.jobs, players, args.seed, p.out / RECORDS, args.max_plies, args.workers, args.stockfish)
         play_s = time.time() - t0
-        version = players[p.anchors[0].engine.name].version()
     finally:
         for player in players.values():
             player.close()
@@ -197,23 +214,24 @@ def _population_json(args: argparse.Namespace, p: Plan, measured: dict, games: l
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    try:
-        p = plan(args)
-        _print_plan(args, p)
-        population = synthesize(args, p)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        print(f"transcend data synth: error: {err}", file=sys.stderr)
-        return 2
+    # Bad input raises ValueError / OSError with its sentence, Ctrl-C KeyboardInterrupt: `transcend` prints one line.
+    population = synthesize(args, plan(args))
     _print_summary(args, population)
     return 0
 
 
-def _print_plan(args: argparse.Namespace, p: Plan) -> None:
+def _print_plan(args: argparse.Namespace, p: Plan, recorded: set[str]) -> None:
     names = ", ".join(f"{a.engine.name} ({a.rating:.0f})" for a in p.anchors)
+    todo = [j for j in p.jobs if j.planned(args.seed).game_id not in recorded]
+    nodes = {e.name: e.engine.nodes for e in p.experts} | {a.engine.name: a.engine.nodes for a in p.anchors}
+    minutes = estimate_seconds(todo, nodes, args.max_plies, args.workers) / 60
     print(f"synth: {len(p.experts)} expert(s), {args.games} games + {p.calibration} calibration games vs anchors "
           f"{names} from {p.anchors[0].source}, {args.workers} worker(s)", flush=True)
     for e in p.experts:
         print(f"  {e.name}: {e.engine.name}, bias {e.bias} with epsilon {e.epsilon:g}", flush=True)
+    print(f"synth: {len(p.jobs) - len(todo)} already recorded, {len(todo)} to play "
+          f"(roughly {minutes:.1f} min; Ctrl-C keeps the finished games, rerun the same command to continue)",
+          flush=True)
 
 
 def _print_summary(args: argparse.Namespace, population: dict) -> None:

@@ -5,13 +5,15 @@ The games follow the evaluation's rules exactly (arena.rules_ending: threefold r
 arena.GameStore with the evaluation's record schema. A game is a function of its id
 (`synth-s{seed}-{index:07d}`, which seeds its random stream) and its two players: engines search
 every move from a cleared hash, so the games are the same whatever `workers` (engine searches in
-parallel) is.
+parallel) is, and a resumed run (which plays only the ids its records lack) ends with the games of an
+uninterrupted one.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import pathlib
+import statistics
 
 from arena import (
     DEFAULT_NODES,
@@ -25,6 +27,7 @@ from arena import (
     Player,
     Stockfish,
     StockfishPlayer,
+    read_records,
 )
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,11 @@ CALIBRATION_EVENT = EVENT + " (calibration)"
 # Games in flight: enough to keep every engine thread busy; fixed, so the runner's schedule (which games
 # are live at each step) does not depend on --workers.
 GAMES_IN_FLIGHT = 64
+# The plan's time estimate: a move costs a UCI round trip (with a new game: a cleared hash) plus the search;
+# a game lasts about TYPICAL_PLIES (fewer at a lower ply cap). Measured roughly with Debian's Stockfish 15.
+MOVE_OVERHEAD_S = 0.004
+NODES_PER_S = 300_000
+TYPICAL_PLIES = 120
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,16 +95,28 @@ def make_players(experts: list[Expert], anchors: list[EngineSpec], stockfish: st
     return players
 
 
+def recorded_ids(records_dir: pathlib.Path) -> set[str]:
+    """Game ids already recorded in records_dir/games.jsonl (a cut last line is no game)."""
+    return {r["game_id"] for r in read_records(records_dir / "games.jsonl")}
+
+
+def estimate_seconds(jobs: list[GameJob], nodes: dict[str, int | None], max_plies: int, workers: int) -> float:
+    """A rough wall time for `jobs` from each player's node limit (None: unlimited, counted as 1e6)."""
+    per_move_s = {name: MOVE_OVERHEAD_S + (n or 1_000_000) / NODES_PER_S for name, n in nodes.items()}
+    plies = min(max_plies, TYPICAL_PLIES)
+    total = sum(plies * statistics.mean((per_move_s[j.white], per_move_s[j.black])) for j in jobs)
+    return total / workers
+
+
 def play_games(jobs: list[GameJob], players: dict[str, Player], seed: int, records_dir: pathlib.Path,
                max_plies: int, workers: int, stockfish: str | None = None) -> list[PlayedGame]:
-    """Plays every job through arena.MatchRunner, records each game in records_dir (games.jsonl, games.pgn),
-    and returns the games in job order."""
+    """Plays every job not yet recorded in records_dir (games.jsonl, games.pgn) through arena.MatchRunner,
+    records each game there, and returns all the jobs' games in job order."""
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     by_id = {game_id(seed, job.index): job for job in jobs}
     store = GameStore(records_dir)
-    if store.done:
-        raise FileExistsError(f"{store.jsonl} already holds {len(store.done)} game(s); remove it to play afresh")
+    todo = [job.planned(seed) for gid, job in by_id.items() if gid not in store.done]
 
     def record_game(record: dict) -> None:
         job = by_id[record["game_id"]]
@@ -113,6 +133,6 @@ def play_games(jobs: list[GameJob], players: dict[str, Player], seed: int, recor
         runner = MatchRunner(players, adjudicator, record_game, max_plies=max_plies,
                              concurrency=GAMES_IN_FLIGHT, workers=workers,
                              meta={"seed": seed})
-        runner.run([job.planned(seed) for job in jobs], desc="synth: playing")
+        runner.run(todo, desc="synth: playing")
     records = {r["game_id"]: r for r in store.records}
     return [PlayedGame.from_record(records[gid], job) for gid, job in by_id.items()]
