@@ -57,17 +57,22 @@ def test_ratings_json_records_the_fit_and_keeps_every_field():
     assert ratings["fit"] == fit_info(0, 50) == {"method": "bradley-terry-mle", "prior_draws": 0,
                                                  "anchors_fixed": True, "interval": "bootstrap-95", "n_boot": 50}
     assert list(ratings) == ["run", "step", "anchor_table", "anchors", "reference_rating", "reference_kind", "model",
-                             "fit", "duplicate_games", "results"]
+                             "fit", "rungs", "openings", "duplicate_games", "results"]
+    assert ratings["openings"] is None and ratings["rungs"]["refit"] is False
     (entry,) = ratings["results"]
-    assert list(entry) == ["temperature", "mode", "games", "planned_games", "wins", "draws", "losses", "score", "unrated_games",
-                           "opponents", "elo", "elo_ci95", "elo_bound", "glicko2", "margin", "margin_ci95"]
+    assert list(entry) == ["temperature", "mode", "games", "planned_games", "wins", "draws", "losses", "score", "draw_rate",
+                           "unrated_games", "opponents", "elo", "elo_ci95", "elo_bound", "outside_ladder",
+                           "anchor_uncertainty", "white_advantage", "draw_nu", "glicko2", "margin", "margin_ci95"]
+    assert entry["draw_rate"] == round(entry["draws"] / entry["games"], 4)
+    assert entry["outside_ladder"] is None and entry["anchor_uncertainty"] is True  # the paper's anchors are definitions
+    assert entry["white_advantage"] is None and entry["draw_nu"] is None
     assert entry["games"] == 60 and entry["unrated_games"] == 1 and entry["planned_games"] == 64
     assert ratings["duplicate_games"] == 0
     assert entry["opponents"]["random"] == {"games": 1, "wins": 1, "draws": 0, "losses": 0, "adjudicated": 0,
                                             "illegal_attempts": 2}
     assert sum(o["adjudicated"] for o in entry["opponents"].values()) == 5
     assert entry["margin"] is None and entry["margin_ci95"] == [None, None]  # no reference rating
-    assert set(entry["glicko2"]) == {"rating", "rd", "volatility"}
+    assert set(entry["glicko2"]) == {"method", "rating", "rd", "volatility"} and entry["glicko2"]["method"] == "one-period"
 
 
 def test_a_temperature_without_rated_games_has_no_elo():
@@ -117,3 +122,39 @@ def test_a_planned_temperature_without_games_is_listed_with_its_plan():
     assert sorted(by_t) == [0.1, 1.0]
     assert (by_t[0.1]["games"], by_t[0.1]["planned_games"]) == (60, 60)
     assert (by_t[1.0]["games"], by_t[1.0]["planned_games"], by_t[1.0]["elo"]) == (0, 60, None)
+
+
+def test_per_game_glicko_follows_the_papers_order_per_opponent():
+    # 30 wins, 10 draws, 60 losses against skill 1 in the paper's order (model Black first: 50 games, then White).
+    scores = [1.0] * 30 + [0.5] * 10 + [0.0] * 60
+    records = []
+    for k, s in enumerate(scores):
+        white = k >= 50  # the first 50 games with the model as Black, round by round
+        records.append({"game_id": f"g{k}", "round": k % 50 + 1, "white": "m@1" if white else "stockfish-l1",
+                        "black": "stockfish-l1" if white else "m@1", "white_score": s if white else 1.0 - s,
+                        "temperature": 0.1, "mode": "char", "adjudicated": False,
+                        "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}})
+    shuffled = records[::-1]  # the records' file order does not matter, the paper's order does
+    (entry,) = rate_step(shuffled, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                         reference=(None, None), n_boot=50, glicko="per-game")["results"]
+    g = entry["glicko2"]
+    assert g["method"] == "per-game" and g["rating"] == pytest.approx(1191, abs=1)
+    assert g["per_opponent"]["stockfish-l1"] == {"games": 100, "rating": g["rating"], "rd": g["rd"],
+                                                 "volatility": g["volatility"]}
+    assert entry["elo"] == pytest.approx(1446.5, abs=0.1)  # the fit is order free
+    with pytest.raises(ValueError, match="glicko"):
+        rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper", reference=(None, None),
+                  glicko="sometimes")
+
+
+@pytest.mark.parametrize("wins", [True, False])
+def test_a_rating_outside_the_tables_range_is_flagged(wins):
+    records = [{"game_id": f"g{k}", "white": "m@1", "black": "stockfish-l5" if wins else "stockfish-l1",
+                "white_score": 1.0 if (k < 9) == wins else 0.0, "temperature": 0.5, "mode": "move",
+                "adjudicated": False, "players": {"white": {"illegal_attempts": 0}, "black": {"illegal_attempts": 0}}}
+               for k in range(10)]
+    (entry,) = rate_step(records, "m@1", PAPER_ANCHORS, run="r", step=1, anchor_table="paper",
+                         reference=(None, None), n_boot=50)["results"]
+    assert entry["outside_ladder"] == ("above" if wins else "below")
+    assert entry["elo"] > 2148 if wins else entry["elo"] < 1554
+    assert describe_rating(entry).endswith(f"({entry['outside_ladder']} every rung of the anchor table: extrapolated)")
