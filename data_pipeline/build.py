@@ -120,12 +120,14 @@ def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction
     screened = _screen_headers(heads, job.prior_ids, spec, {d.position for d in damaged}, rejected)
     passed, rows, gids = screened.passed, screened.fields, screened.game_ids
     good = _screen_movetexts(passed, [movetexts[i] for i in passed], spec, rejected)
+    event_unknown = sum(screened.events[i] == filters.EVENT_ID["unknown"] for i, _, _ in good)
     if job.truncated_tail:
         rejected[Reason.truncated_stream.name] += job.truncated_tail
     meta = {"shard": job.number, "source": job.source, "chunk_bytes": len(job.chunk), "chunk_crc32": job.crc,
             "raw_games": len(heads) + job.truncated_tail,
             "kept": len(heads) - sum(rejected.values()) + job.truncated_tail,
             "rejected": dict(rejected), "garbage_paragraphs": garbage, "tagged_games": screened.tagged,
+            "event_unknown": event_unknown,
             "damaged": [d.describe(job.source, job.offset) for d in damaged[:MAX_REPORTED]]}
     # A game without a Lichess id is split by its own text.
     games = [(rows[i], gids[i] or heads[i] + b"\n\n" + movetexts[i], transcript, plies) for i, transcript, plies in good]
@@ -138,6 +140,7 @@ class _Screened:
     passed: list[int]  # positions of the games that pass
     fields: list[list[int]]  # header fields per game
     game_ids: list[bytes | None]  # Lichess id or None per game
+    events: list[int]  # filters.EVENT_ID per game: what its Event tag says (rated, casual, unknown)
     tagged: int  # games with at least one `[Tag "value"]` line: PGN games, whatever their fate
 
 
@@ -145,7 +148,7 @@ def _screen_headers(heads: list[bytes], prior_ids: frozenset, spec: filters.Filt
                     rejected: collections.Counter[str]) -> _Screened:
     """Duplicates (by Lichess id, earlier chunks' ids in `prior_ids`) and header rules, counted into `rejected`;
     the games at the `damaged` positions are skipped first, as control_byte."""
-    header_reasons, fields, gids = filters.check_games(heads, spec)  # whole chunk at once
+    header_reasons, fields, gids, events = filters.check_games(heads, spec)  # whole chunk at once
     seen: set[bytes] = set()
     passed: list[int] = []
     tagged, bad_result = 0, Reason.bad_result.name
@@ -164,7 +167,7 @@ def _screen_headers(heads: list[bytes], prior_ids: frozenset, spec: filters.Filt
             rejected[reason] += 1
         else:
             passed.append(i)
-    return _Screened(passed, fields.tolist(), gids, tagged)
+    return _Screened(passed, fields.tolist(), gids, events.tolist(), tagged)
 
 
 def _screen_movetexts(positions: list[int], movetexts: list[bytes], spec: filters.FilterSpec,
@@ -374,11 +377,12 @@ def write_manifest(cfg: BuildConfig, out: pathlib.Path, metas: list[dict], error
         log.warning("%s holds %d shard(s) past this build's %d (%s...); they are not part of the manifest",
                     out, len(extra), n_shards, extra[0])
     rejected: collections.Counter = collections.Counter()
-    raw = garbage = 0
+    raw = garbage = event_unknown = 0
     for meta in metas:
         rejected.update(meta["rejected"])
         raw += meta["raw_games"]
         garbage += meta["garbage_paragraphs"]
+        event_unknown += meta["event_unknown"]
     tok = get_tokenizer(cfg.tokenizer)
     manifest = {
         "format_version": 1,
@@ -390,10 +394,11 @@ def write_manifest(cfg: BuildConfig, out: pathlib.Path, metas: list[dict], error
         "time_controls": list(filters.TIME_CONTROLS),
         "results": list(filters.RESULT_NAMES),
         "split_rule": split_rule(cfg.val_fraction),
+        "event_rule": filters.event_rule(cfg.filters),
         "val_fraction": cfg.val_fraction,
         "shards": len(numbers),
         "counts": {"raw_games": raw, "kept": raw - sum(rejected.values()), "rejected": dict(sorted(rejected.items())),
-                   "garbage_paragraphs": garbage},
+                   "garbage_paragraphs": garbage, "event_unknown": event_unknown},
         "errors": errors,
     }
     manifest.update(shards.summarize(shards.load_index(out, numbers)))

@@ -33,7 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--time-control", nargs="+", default=[], choices=filters.TIME_CONTROLS[1:], metavar="CLASS",
                    help=f"keep only these Lichess speed classes: {', '.join(filters.TIME_CONTROLS[1:])} "
                         f"(from TimeControl, else the Event name; default: all)")
-    b.add_argument("--rated-only", action="store_true", help="keep only games whose Event says Rated")
+    events = b.add_mutually_exclusive_group()
+    events.add_argument("--include-casual", action="store_true",
+                        help="keep games whose Event says Casual or Unrated too (default: skip them, counted as "
+                             "`casual`: the paper trained on Lichess's rated games only)")
+    events.add_argument("--rated-only", action="store_true",
+                        help="keep only games whose Event says Rated (default: a game whose Event is missing, \"?\" or "
+                             "says neither is kept and counted in the manifest as counts.event_unknown)")
     b.add_argument("--exclude-bots", action="store_true", help="drop games with a BOT title on either side")
     b.add_argument("--min-plies", type=int, default=0, help="drop games shorter than this many half-moves (default: %(default)s)")
     b.add_argument("--termination", nargs="+", default=[], help="keep only these Termination values, e.g. Normal (default: all)")
@@ -90,8 +96,8 @@ def _log_to_stderr() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    spec = filters.FilterSpec(time_controls=tuple(args.time_control), rated_only=args.rated_only,
-                              exclude_bots=args.exclude_bots, min_plies=args.min_plies,
+    spec = filters.FilterSpec(time_controls=tuple(args.time_control), include_casual=args.include_casual,
+                              rated_only=args.rated_only, exclude_bots=args.exclude_bots, min_plies=args.min_plies,
                               terminations=tuple(args.termination), validate=args.validate)
     try:
         cfg = build_mod.BuildConfig(sources=tuple(args.source), out_dir=args.out, filters=spec, workers=args.workers,
@@ -120,6 +126,8 @@ def _stats(args: argparse.Namespace) -> int:
           f"({m['tokens']['train']:,} tokens), validation {m['games']['validation']:,} ({m['tokens']['validation']:,} tokens)")
     for reason, n in c["rejected"].items():
         print(f"  skipped {reason}: {n:,}")
+    if c["event_unknown"]:
+        print(f"  kept with an Event that says neither Rated nor Casual (missing or \"?\"): {c['event_unknown']:,}")
     if c["garbage_paragraphs"]:
         print(f"  text outside any game (paragraphs): {c['garbage_paragraphs']:,}")
     print(f"ratings {m['rating_min']}..{m['rating_max']}; games with both players <= cutoff:")

@@ -19,7 +19,12 @@ MAX_RATING = 4000  # anything above is not a Lichess rating: treated as bad
 START_FEN = b"rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"
 _TC = re.compile(rb"(\d+)\+(\d+)")
 _GAME_ID = re.compile(rb"lichess\.org/([A-Za-z0-9]{8})")
-_RATED = re.compile(rb"(?i)\brated\b")  # "Rated Blitz game" yes; "Casual ..." / "Unrated ..." no
+_RATED = re.compile(rb"(?i)\brated\b")  # "Rated Blitz game" yes; "Unrated ..." no (no word boundary inside it)
+_CASUAL = re.compile(rb"(?i)\b(casual|unrated)\b")
+# What a game's Event says about it: the paper trained on Lichess's standard_rated dumps, so casual games are
+# skipped by default; an Event that says neither (missing, "?", another site's text) cannot be classified.
+EVENT_CLASSES = ("rated", "casual", "unknown")
+EVENT_ID = {name: i for i, name in enumerate(EVENT_CLASSES)}
 _EVENT_SPEED = re.compile(rb"(?i)\b(ultrabullet|bullet|blitz|rapid|classical|correspondence)\b")
 
 
@@ -29,7 +34,8 @@ class FilterSpec:
     first game per Lichess id). Empty/zero values mean "no filter"."""
 
     time_controls: tuple[str, ...] = ()  # keep only these classes, e.g. ("blitz", "rapid")
-    rated_only: bool = False  # Event must say "Rated"
+    include_casual: bool = False  # keep games whose Event says Casual or Unrated (skipped by default, as `casual`)
+    rated_only: bool = False  # Event must say "Rated": games it does not classify are dropped too
     exclude_bots: bool = False  # no WhiteTitle/BlackTitle "BOT"
     min_plies: int = 0
     terminations: tuple[str, ...] = ()  # keep only these Termination values, e.g. ("Normal",)
@@ -41,6 +47,9 @@ class FilterSpec:
             raise ValueError(f"unknown time-control class {bad}; choose from {list(TIME_CONTROLS)}")
         if self.min_plies < 0:
             raise ValueError(f"min_plies must be >= 0, got {self.min_plies}")
+        if self.include_casual and self.rated_only:
+            raise ValueError("--include-casual keeps casual games but --rated-only drops them (and every game whose "
+                             "Event is not Rated): choose one of the two")
 
 
 @functools.lru_cache(maxsize=4096)  # a month of Lichess games has only a few hundred distinct pairs
@@ -61,6 +70,25 @@ def time_control_class(time_control: bytes | None, event: bytes | None) -> int:
     if time_control == b"-":
         return TC_ID["correspondence"]
     return TC_ID["unknown"]
+
+
+@functools.lru_cache(maxsize=4096)  # a month has a few thousand distinct Events (tournament URLs)
+def event_class(event: bytes | None) -> int:
+    """EVENT_ID of what the Event tag says: "Casual ..."/"Unrated ..." casual, "Rated ..." rated, anything else unknown."""
+    if event is None:
+        return EVENT_ID["unknown"]
+    if _CASUAL.search(event):
+        return EVENT_ID["casual"]
+    return EVENT_ID["rated"] if _RATED.search(event) else EVENT_ID["unknown"]
+
+
+def event_rule(spec: FilterSpec) -> str:
+    """The rated-games rule in words, as the manifest records it."""
+    casual = "kept (include_casual)" if spec.include_casual else "skipped, counted as `casual`"
+    unknown = ("skipped, counted as `filtered_unrated` (rated_only)" if spec.rated_only
+               else "kept, counted in counts.event_unknown")
+    return (f"Event says Rated: kept; Event says Casual or Unrated: {casual}; Event missing, \"?\" or naming "
+            f"neither: {unknown}")
 
 
 def game_id(tags: dict[bytes, bytes]) -> bytes | None:
@@ -96,7 +124,10 @@ def check_headers(tags: dict[bytes, bytes], spec: FilterSpec) -> tuple[str | Non
     tc = time_control_class(tags.get(b"TimeControl"), tags.get(b"Event"))
     if spec.time_controls and TIME_CONTROLS[tc] not in spec.time_controls:
         return Reason.filtered_time_control.name, none
-    if spec.rated_only and not _RATED.search(tags.get(b"Event", b"")):
+    event = event_class(tags.get(b"Event"))
+    if event == EVENT_ID["casual"] and not spec.include_casual:
+        return Reason.casual.name, none
+    if spec.rated_only and event != EVENT_ID["rated"]:
         return Reason.filtered_unrated.name, none
     if spec.exclude_bots and b"BOT" in (tags.get(b"WhiteTitle"), tags.get(b"BlackTitle")):
         return Reason.filtered_bot.name, none
@@ -217,25 +248,27 @@ def _ratings(cols: _Columns, name: bytes) -> tuple[np.ndarray, np.ndarray, np.nd
     return value, digits & (value > 0) & (value <= MAX_RATING), length > 9
 
 
-def check_games(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None], np.ndarray, list[bytes | None]]:
-    """`check_headers` and `game_id` for a chunk of header blocks at once.
+def check_games(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None], np.ndarray, list[bytes | None], np.ndarray]:
+    """`check_headers`, `game_id` and `event_class` for a chunk of header blocks at once.
 
     Returns (reject reason or None per game, int64 array [n, 4] of (white_elo, black_elo, result, time-control
-    class) (zeros where rejected), Lichess game id or None per game); the same values as
-    `check_headers(parse_headers(head), spec)` and `game_id(...)` game by game.
+    class) (zeros where rejected), Lichess game id or None per game, int8 array [n] of EVENT_ID); the same values as
+    `check_headers(parse_headers(head), spec)`, `game_id(...)` and `event_class(tags.get(b"Event"))` game by game.
     """
     reasons: list[str | None] = []
     fields: list[np.ndarray] = [np.zeros((0, 4), np.int64)]
     gids: list[bytes | None] = []
+    events: list[np.ndarray] = [np.zeros(0, np.int8)]
     for i in range(0, len(heads), GAMES_PER_BATCH):
-        r, f, g = _check_batch(heads[i:i + GAMES_PER_BATCH], spec)
+        r, f, g, e = _check_batch(heads[i:i + GAMES_PER_BATCH], spec)
         reasons += r
         fields.append(f)
         gids += g
-    return reasons, np.concatenate(fields), gids
+        events.append(e)
+    return reasons, np.concatenate(fields), gids, np.concatenate(events)
 
 
-def _check_batch(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None], np.ndarray, list[bytes | None]]:
+def _check_batch(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None], np.ndarray, list[bytes | None], np.ndarray]:
     """`check_games` for one batch: the common rules vectorized, then the games they do not cover one by one."""
     cols = _Columns(heads, _TAGS)
     white, white_ok, white_long = _ratings(cols, b"WhiteElo")
@@ -249,6 +282,9 @@ def _check_batch(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None]
     if spec.time_controls:
         allowed = np.array([name in spec.time_controls for name in TIME_CONTROLS])
         code[live[~allowed[tc]]] = Reason.filtered_time_control
+    events = np.fromiter(map(event_class, cols.values(b"Event", np.arange(len(heads)))), np.int8, len(heads))
+    if not spec.include_casual:
+        code[live[(code[live] == KEPT) & (events[live] == EVENT_ID["casual"])]] = Reason.casual
     fields = np.zeros((len(heads), 4), np.int64)
     fields[live] = np.stack([white[live], black[live], result[live], tc], axis=1)
     fields[code != KEPT] = 0
@@ -260,7 +296,8 @@ def _check_batch(heads: list[bytes], spec: FilterSpec) -> tuple[list[str | None]
         tags = parse_headers(heads[i])
         reasons[i], fields[i] = check_headers(tags, spec)
         gids[i] = game_id(tags)
-    return reasons, fields, gids
+        events[i] = event_class(tags.get(b"Event"))
+    return reasons, fields, gids, events
 
 
 def _result_codes(cols: _Columns) -> tuple[np.ndarray, np.ndarray]:

@@ -4,11 +4,16 @@
     share of it, in blocks of games read with one ArrayRecord call) -> prefetch threads
     -> pack into rows of seq_len + 1 tokens -> batch [-> multiprocessing prefetch]
 
-Packing "concat" is the paper's: games joined (each starts with `;`) and cut into consecutive rows; row k
-covers stream tokens [k*L, k*L + L] so every token is a target once. Packing "pad" never splits a game: whole
-games fill a row, the rest is padding (id 0) with loss_mask 0; a game longer than a row keeps its first L+1
-tokens. The iterator state is {parent state before the current block of games, game, offset}, so restoring
-it gives exactly the batches the saved run would have seen:
+Every game's tokens start with `;`. A row is L + 1 tokens (L = seq_len): inputs are its first L, targets its last L.
+- "concat": the games joined and cut into consecutive rows; row k covers stream tokens [k*L, k*L + L], so every
+  token is a target once, and rows start mid-game.
+- "paper": the paper's blocks (chess_research/data/zstd_process.py): every row starts at a game start; games are
+  appended until the row is full, the last one cut there; that game starts the next row again from its beginning,
+  unless it alone filled its row after such a restart. With L = 1023 these are the paper's 1024-character blocks.
+- "pad": never splits a game: whole games fill a row, the rest is padding (id 0) with loss_mask 0; a game longer
+  than a row keeps its first L + 1 tokens.
+The iterator state is {parent state before the current block of games, game, offset} (and, for "paper", whether
+the game under the cursor is a restart), so restoring it gives exactly the batches the saved run would have seen:
 
     it = iter(make_dataset(spec))
     mngr.save(step, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(it), ...))
@@ -31,6 +36,7 @@ from data_pipeline import shards
 
 GAMES_PER_READ = 256  # games fetched per ArrayRecord call: batched reads cost a fraction of single ones
 PAD_ID = 0
+PACKINGS = ("concat", "paper", "pad")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +48,7 @@ class LoaderSpec:
     band: tuple[int, int] | None = None
     seq_len: int = 1024
     batch_size: int = 8  # global; each process yields batch_size // process_count rows
-    packing: str = "concat"  # "concat" (paper) or "pad" (never split a game)
+    packing: str = "concat"  # one of PACKINGS: "concat" (consecutive cuts), "paper" (blocks at game starts), "pad"
     seed: int = 0
     num_epochs: int | None = None  # None: repeat forever, reshuffled each epoch
     worker_count: int = 0  # >0: Grain multiprocessing prefetch (output then depends on the worker count)
@@ -54,8 +60,8 @@ class LoaderSpec:
             raise ValueError(f"rule must be 'max' or 'band', got {self.rule!r}")
         if self.rule == "band" and (self.band is None or len(self.band) != 2 or self.band[0] > self.band[1]):
             raise ValueError(f"rule 'band' needs band=(lo, hi) with lo <= hi, got {self.band!r}")
-        if self.packing not in ("concat", "pad"):
-            raise ValueError(f"packing must be 'concat' or 'pad', got {self.packing!r}")
+        if self.packing not in PACKINGS:
+            raise ValueError(f"packing must be one of {', '.join(PACKINGS)}, got {self.packing!r}")
         if self.seq_len < 1 or self.batch_size < 1:
             raise ValueError(f"seq_len and batch_size must be positive, got {self.seq_len}, {self.batch_size}")
 
@@ -255,6 +261,50 @@ class _PackIterator(grain.DatasetIterator):
         self._offset = state["offset"]
 
 
+class _PaperBlockIterator(_PackIterator):
+    """Packing "paper": StreamingBlockPGNDataset.read_game_block of chess_research/data/zstd_process.py (lines 204-229),
+    with block_size = L + 1, and train.py get_batch (line 124): inputs block[:-1], targets block[1:].
+
+    The paper keeps the last game appended to a block in `game` and prepends it to the next block (lines 209-214),
+    whether it was cut or fit exactly; a restarted game that alone fills its block leaves `game` None (the inner
+    loop never runs), so the block after it starts with a fresh game. Here that game stays under the cursor, and
+    `restart` says that the next block starts with it.
+    """
+
+    def __init__(self, parent: grain.DatasetIterator, seq_len: int) -> None:
+        super().__init__(parent, seq_len, "paper")
+        self._restart = False
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        block = np.empty(self._L + 1, dtype=np.int32)
+        filled = 0
+        if self._restart:  # the game the last block ended in starts this one
+            filled = self._append_game(block, 0)
+            self._advance_game()
+            self._restart = False
+        while filled < block.size:
+            filled = self._append_game(block, filled)
+            if filled < block.size:
+                self._advance_game()
+            else:  # the game that filled the block starts the next one
+                self._restart = True
+        return {"inputs": block[:-1], "targets": block[1:], "loss_mask": np.ones(self._L, dtype=np.float32)}
+
+    def _append_game(self, block: np.ndarray, filled: int) -> int:
+        """Copy the game under the cursor into block[filled:], cut at the block's end; returns the new fill."""
+        game = self._current()
+        take = min(game.size, block.size - filled)
+        block[filled:filled + take] = game[:take]
+        return filled + take
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "restart": self._restart}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self._restart = bool(state["restart"])
+
+
 class _PackDataset(grain.IterDataset):
     def __init__(self, parent: grain.IterDataset, seq_len: int, packing: str) -> None:
         super().__init__(parent)
@@ -262,6 +312,8 @@ class _PackDataset(grain.IterDataset):
         self._packing = packing
 
     def __iter__(self) -> _PackIterator:
+        if self._packing == "paper":
+            return _PaperBlockIterator(self._parent.__iter__(), self._L)
         return _PackIterator(self._parent.__iter__(), self._L, self._packing)
 
     def __str__(self) -> str:

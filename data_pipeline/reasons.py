@@ -14,14 +14,15 @@ KEPT = 0  # the code of a game no check rejected
 class Reason(enum.IntEnum):
     """Skip reasons; a member's name is the key the manifest counts it under, its value the code arrays hold."""
 
-    # From the headers (filters.check_headers / check_games), in the order they are checked.
+    # From the headers (filters.check_headers / check_games), in the order HEADER_REASONS lists them.
     variant = 1  # not standard chess
     fen_start = 2  # starts from a set-up position
     unfinished = 3  # Result "*"
     bad_result = 4  # Result missing or not 1-0 / 0-1 / 1/2-1/2
     bad_rating = 5  # WhiteElo or BlackElo missing, not a number, or above filters.MAX_RATING
     filtered_time_control = 6  # --time-control
-    filtered_unrated = 7  # --rated-only
+    casual = 19  # Event says Casual or Unrated: skipped unless --include-casual (a later code, checked here)
+    filtered_unrated = 7  # --rated-only: the Event says neither Rated nor Casual (missing, "?", other text)
     filtered_bot = 8  # --exclude-bots
     filtered_termination = 9  # --termination
     # From the movetext (normalize.normalize_movetexts).
@@ -38,7 +39,7 @@ class Reason(enum.IntEnum):
 
 
 HEADER_REASONS = (Reason.variant, Reason.fen_start, Reason.unfinished, Reason.bad_result, Reason.bad_rating,
-                  Reason.filtered_time_control, Reason.filtered_unrated, Reason.filtered_bot,
+                  Reason.filtered_time_control, Reason.casual, Reason.filtered_unrated, Reason.filtered_bot,
                   Reason.filtered_termination)
 MOVETEXT_REASONS = (Reason.outside_vocab, Reason.empty_movetext, Reason.unparsable_movetext, Reason.bad_move_numbers)
 

@@ -65,6 +65,7 @@ def test_optional_filters_count_what_they_drop(tmp_path):
     games = [
         pgn.lichess_headers(rng, 1500, 1500, result, TimeControl="60+0"),  # bullet
         pgn.lichess_headers(rng, 1500, 1500, result, Event="Casual Blitz game"),
+        pgn.lichess_headers(rng, 1500, 1500, result, Event="?"),
         pgn.lichess_headers(rng, 1500, 1500, result, WhiteTitle="BOT"),
         pgn.lichess_headers(rng, 1500, 1500, result, Termination="Time forfeit"),
         pgn.lichess_headers(rng, 1500, 1500, result),  # passes every filter
@@ -74,10 +75,40 @@ def test_optional_filters_count_what_they_drop(tmp_path):
     spec = filters.FilterSpec(time_controls=("blitz",), rated_only=True, exclude_bots=True, min_plies=2,
                               terminations=("Normal",))
     m = _build([tmp_path / "in.pgn"], tmp_path / "out", filters=spec)
-    assert m["counts"]["rejected"] == {"filtered_time_control": 1, "filtered_unrated": 1, "filtered_bot": 1,
+    assert m["counts"]["rejected"] == {"filtered_time_control": 1, "casual": 1, "filtered_unrated": 1, "filtered_bot": 1,
                                        "filtered_termination": 1, "filtered_min_plies": 1}
-    assert m["counts"]["kept"] == 1
+    assert m["counts"]["kept"] == 1 and m["counts"]["event_unknown"] == 0
     assert m["filters"]["time_controls"] == ["blitz"]
+
+
+def test_rated_games_only_by_default_and_unclassified_events_kept_and_counted(tmp_path, capsys):
+    rng = random.Random(6)
+    events = ["Rated Blitz game"] * 5 + ["Casual Blitz game"] * 3 + ["Unrated game"] + ["?"] * 2 + [None]
+    text = ""
+    for event in events:
+        sans, result = pgn.random_game(rng, 20)
+        h = pgn.lichess_headers(rng, 1500, 1500, result, Event=event or "")
+        if event is None:
+            del h["Event"]
+        text += pgn.game_text(h, pgn.lichess_movetext(sans, result))
+    (tmp_path / "in.pgn").write_text(text)
+    m = _build([tmp_path / "in.pgn"], tmp_path / "out")
+    assert m["counts"]["rejected"] == {"casual": 4}
+    assert (m["counts"]["kept"], m["counts"]["event_unknown"]) == (8, 3)
+    assert m["filters"]["include_casual"] is False and "counts.event_unknown" in m["event_rule"]
+    assert cli.main(["stats", str(tmp_path / "out")]) == 0
+    shown = capsys.readouterr().out
+    assert "  skipped casual: 4\n" in shown and "says neither Rated nor Casual (missing or \"?\"): 3\n" in shown
+    assert cli.main(["build", "--source", str(tmp_path / "in.pgn"), "--out", str(tmp_path / "all"), "--workers", "1",
+                     "--include-casual"]) == 0
+    m = read_manifest(tmp_path / "all")
+    assert (m["counts"]["rejected"], m["counts"]["kept"], m["counts"]["event_unknown"]) == ({}, 12, 3)
+    strict = _build([tmp_path / "in.pgn"], tmp_path / "strict", filters=filters.FilterSpec(rated_only=True))
+    assert strict["counts"]["rejected"] == {"casual": 4, "filtered_unrated": 3} and strict["counts"]["kept"] == 5
+    with pytest.raises(SystemExit):  # the two contradict each other
+        cli.main(["build", "--source", str(tmp_path / "in.pgn"), "--out", str(tmp_path / "x"), "--include-casual",
+                  "--rated-only"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_validate_rejects_illegal_games(tmp_path):
@@ -180,14 +211,14 @@ def test_split_is_stable_and_by_game_id(tmp_path):
 
 
 def _reference_counts(text: str) -> tuple[dict, list[str], int, int]:
-    """python-chess's view of the same games: the paper's default filters, then counts per cutoff."""
+    """python-chess's view of the same games: the paper's default filters (rated games), then counts per cutoff."""
     tops, transcripts, ratings = [], [], []
     stream = io.StringIO(text)
     while (game := chess.pgn.read_game(stream)) is not None:
         h = game.headers
         if h.get("Variant", "Standard") != "Standard" or "FEN" in h or h.get("Result") not in ("1-0", "0-1", "1/2-1/2"):
             continue
-        if not (h.get("WhiteElo", "").isdigit() and h.get("BlackElo", "").isdigit()) or game.errors:
+        if not (h.get("WhiteElo", "").isdigit() and h.get("BlackElo", "").isdigit()) or game.errors or _casual(h):
             continue
         board, sans = game.board(), []
         for i, move in enumerate(game.mainline_moves()):
@@ -229,10 +260,16 @@ def test_counts_per_cutoff_match_python_chess_on_real_games(shared_lichess_dir, 
     assert json.loads(capsys.readouterr().out) == m
 
 
+def _casual(headers) -> bool:
+    """Lichess's Events begin "Rated ..." or "Casual ..." ("Unrated" elsewhere); "?" or none says neither."""
+    return headers.get("Event", "").split(" ")[0].lower() in ("casual", "unrated")
+
+
 def _tops(text: str) -> list[int]:
     stream, tops = io.StringIO(text), []
     while (h := chess.pgn.read_headers(stream)) is not None:
-        if h.get("WhiteElo", "").isdigit() and h.get("BlackElo", "").isdigit() and h.get("Result") != "*":
+        if h.get("WhiteElo", "").isdigit() and h.get("BlackElo", "").isdigit() and h.get("Result") != "*" \
+                and not _casual(h):
             tops.append(max(int(h["WhiteElo"]), int(h["BlackElo"])))
     return tops
 
@@ -269,3 +306,19 @@ def test_read_manifest_names_the_path_when_missing_or_corrupt(tmp_path):
     (tmp_path / "manifest.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="holds a JSON list, not the manifest's object"):
         read_manifest(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_shared_sample_keeps_its_rated_games(shared_lichess_dir, tmp_path):
+    """The whole shared sample (47,266 games): figures recounted from the headers alone (a Python pass: Result,
+    WhiteElo/BlackElo, the Event's first word), with and without --include-casual."""
+    paths = sorted(str(p) for p in shared_lichess_dir.glob("*.pgn.zst"))
+    rated = _build(paths, tmp_path / "rated", workers=2)
+    assert rated["counts"]["rejected"] == {"bad_rating": 5, "casual": 3646, "unfinished": 1}
+    assert (rated["counts"]["kept"], rated["counts"]["event_unknown"]) == (43614, 16070)  # `[Event "?"]` of 2018-06
+    assert {c: rated["counts_per_cutoff"][c] for c in ("1000", "1300", "1500", "2400")} == \
+        {"1000": 10443, "1300": 13387, "1500": 18222, "2400": 38898}
+    everything = _build(paths, tmp_path / "all", workers=2, filters=filters.FilterSpec(include_casual=True))
+    assert (everything["counts"]["kept"], everything["counts"]["rejected"]) == (47260, {"bad_rating": 5, "unfinished": 1})
+    assert {c: everything["counts_per_cutoff"][c] for c in ("1000", "1300", "1500", "2400")} == \
+        {"1000": 10445, "1300": 13581, "1500": 19386, "2400": 42428}

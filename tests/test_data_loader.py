@@ -1,4 +1,5 @@
-"""Loader: rating selection, packing, determinism, exact resume through Orbax, per-process sharding."""
+"""Loader: rating selection, packing, determinism, exact resume through Orbax, per-process sharding.
+(The paper's packing rule itself: test_data_paper_packing.py.)"""
 import collections
 
 import grain
@@ -105,7 +106,7 @@ def test_deterministic_and_epochs_reshuffled(shards_dir):
     assert first != second[: len(first)]  # a fresh order in epoch 2
 
 
-@pytest.mark.parametrize("packing", ["concat", "pad"])
+@pytest.mark.parametrize("packing", loader.PACKINGS)
 def test_resume_from_orbax_checkpoint_gives_the_same_batches(shards_dir, tmp_path, packing):
     data_dir, _ = shards_dir
     spec = LoaderSpec(data_dir, seq_len=96, batch_size=4, packing=packing, seed=1)
@@ -126,9 +127,10 @@ def test_resume_from_orbax_checkpoint_gives_the_same_batches(shards_dir, tmp_pat
             np.testing.assert_array_equal(e[k], g[k])
 
 
-def test_state_roundtrip_across_many_positions(shards_dir):
+@pytest.mark.parametrize("packing", ["concat", "paper"])
+def test_state_roundtrip_across_many_positions(shards_dir, packing):
     data_dir, _ = shards_dir
-    spec = LoaderSpec(data_dir, seq_len=200, batch_size=2, seed=2)
+    spec = LoaderSpec(data_dir, seq_len=200, batch_size=2, seed=2, packing=packing)
     it = iter(make_dataset(spec, 0, 1))
     for step in range(60):  # every third position over 60 batches (several blocks of games, the epoch end)
         state = it.get_state()

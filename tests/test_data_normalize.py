@@ -204,16 +204,37 @@ HEADER_CASES = [
     b'[Variant "Standard"]\n[FEN "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"]\n[Result "0-1"]\n'
     b'[WhiteElo "1500"]\n[BlackElo "1400"]\n[WhiteTitle "BOT"]\n[Termination "Normal"]',
     b'[Site "lichess.org/ABCDEFGH"]\n[Result "1-0"]\n[WhiteElo "1500"]\n[BlackElo ""]',
+    b'[Event "Casual Blitz game"]\n[Result "1-0"]\n[WhiteElo "1500"]\n[BlackElo "1400"]\n[TimeControl "180+0"]',
+    b'[Event "Casual Bullet game"]\n[Result "1-0"]\n[WhiteElo "1500"]\n[BlackElo "1400"]\n[TimeControl "60+0"]',
+    b'[Event "Unrated game"]\n[Result "0-1"]\n[WhiteElo "1500"]\n[BlackElo "1400"]',
+    b'[Event "?"]\n[Result "0-1"]\n[WhiteElo "1500"]\n[BlackElo "1400"]',
+    b'[Event "Rated Blitz tournament https://lichess.org/tournament/bTpw5IIw"]\n[Result "0-1"]\n[WhiteElo "1500"]\n'
+    b'[BlackElo "1400"]',
 ]
 
 
 @pytest.mark.parametrize("spec", [filters.FilterSpec(), filters.FilterSpec(time_controls=("blitz",)),
+                                  filters.FilterSpec(include_casual=True),
                                   filters.FilterSpec(rated_only=True, exclude_bots=True, terminations=("Normal",))])
 def test_chunk_header_checks_equal_the_per_game_checks(spec):
-    reasons, fields, gids = filters.check_games(HEADER_CASES, spec)
-    for head, reason, row, gid in zip(HEADER_CASES, reasons, fields.tolist(), gids):
+    reasons, fields, gids, events = filters.check_games(HEADER_CASES, spec)
+    for head, reason, row, gid, event in zip(HEADER_CASES, reasons, fields.tolist(), gids, events.tolist()):
         tags = normalize.parse_headers(head)
-        assert (reason, tuple(row), gid) == (*filters.check_headers(tags, spec), filters.game_id(tags)), head
+        assert (reason, tuple(row), gid, event) == (*filters.check_headers(tags, spec), filters.game_id(tags),
+                                                    filters.event_class(tags.get(b"Event"))), head
+
+
+def test_the_event_decides_rated_casual_or_unknown():
+    names = [filters.EVENT_CLASSES[filters.event_class(e)] for e in (
+        b"Rated Blitz game", b"rated classical/rapid game", b"Rated Bullet tournament https://lichess.org/tournament/x",
+        b"Casual game", b"Unrated Rapid game", b"?", None, b"", b"Synthetic expert game", b"Moderated match")]
+    assert names == ["rated"] * 3 + ["casual"] * 2 + ["unknown"] * 5
+    casual, unknown = HEADER_CASES[-5], HEADER_CASES[-2]  # a casual blitz game, an Event "?"
+    assert filters.check_games([casual, unknown], filters.FilterSpec())[0] == ["casual", None]
+    assert filters.check_games([casual, unknown], filters.FilterSpec(include_casual=True))[0] == [None, None]
+    assert filters.check_games([casual, unknown], filters.FilterSpec(rated_only=True))[0] == ["casual", "filtered_unrated"]
+    with pytest.raises(ValueError, match="choose one of the two"):
+        filters.FilterSpec(include_casual=True, rated_only=True)
 
 
 def test_validation_flags_equal_zlib_crc32_split():

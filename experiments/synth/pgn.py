@@ -52,7 +52,7 @@ def game_to_pgn(game: PlayedGame, seats: dict[str, Seat], ratings: dict[str, flo
     pgn = chess.pgn.Game.from_board(board)
     white, black = seats[game.white], seats[game.black]
     headers = {
-        "Event": CALIBRATION_EVENT if game.calibration else EVENT,
+        "Event": f"Rated {CALIBRATION_EVENT if game.calibration else EVENT}",  # `data build` keeps rated games only
         "Site": site(seed, game.index),
         "Date": SYNTH_DATE,
         "Round": "-",
