@@ -11,7 +11,7 @@ PRELOAD = $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC))
 BENCH ?= ingest loader train eval
 APT_INSTALL = $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq
 
-.PHONY: install stockfish tcmalloc lint test bench clean demo
+.PHONY: install stockfish tcmalloc lint test bench clean demo slurm
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ test: install stockfish tcmalloc
 bench: install stockfish tcmalloc
 	@$(VPY) -m pip show torch >/dev/null 2>&1 || $(VPY) -m pip install -q torch==2.13.0  # the train bench's baseline
 	@for b in $(BENCH); do $(PRELOAD) $(VPY) -m experiments.bench $$b || exit 1; done
+
+# The single-node SLURM test cluster on localhost (tests/test_sweep_slurm.py); .ci/slurm/stop.sh stops it.
+slurm:
+	.ci/slurm/start.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
