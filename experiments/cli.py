@@ -16,6 +16,9 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("eval",): "jaxformer.eval.worker:main",
     ("ladder",): "arena.ladder:main",
     ("report",): "experiments.report.cli:main",
+    ("sweep",): "experiments.sweep.cli:main",
+    ("analyze",): "experiments.analyze.cli:main",
+    ("uci",): "jaxformer.eval.uci:main",
 }
 
 USAGE = """usage: transcend COMMAND [ARGS...]
@@ -27,6 +30,9 @@ commands:
   eval                    play rated matches of checkpoints against Stockfish
   ladder                  calibrate opponents on one rating scale
   report                  transcendence report: plots, tables, summary.json
+  sweep                   a grid of runs (train, eval, report) here, on SLURM or on a TPU pod
+  analyze KIND            the paper's analyses: advantage, diversity, move-matching (JSON + PNG)
+  uci                     the model as a UCI engine (cutechess-cli, chess GUIs, lichess-bot)
 
 Run `transcend COMMAND --help` for a command's options; add --debug to see the traceback of an error."""
 
