@@ -3,6 +3,8 @@
 The match runner hands a player the positions where it is to move. An in-process player (the model)
 gets every such game at once and answers in one forward pass; a `threaded` player (an engine) answers
 one game per call and the runner calls it from a thread pool, so engine processes search in parallel.
+A player may also give up a game instead of moving (MoveChoice.forfeit: the paper's protocol forfeits
+a model after repeated illegal output, or when it writes a result such as `1-0`).
 """
 from __future__ import annotations
 
@@ -22,12 +24,22 @@ class MoveRequest:
     board: chess.Board  # the game so far (move stack from its start position); do not modify
     temperature: float | None  # the planned game's temperature, passed through; None: not a model game
     rng: np.random.Generator  # per-game stream: a replayed game samples the same way
+    match: str | None = None  # the planned game's match (games played one after another on one engine)
+
+
+FORFEITS = ("illegal", "resignation")  # why a player gave up a game instead of moving
 
 
 @dataclasses.dataclass
 class MoveChoice:
-    move: chess.Move
+    move: chess.Move | None  # None only with a forfeit
     illegal_attempts: int = 0  # char mode: outputs that were not a legal move before this one
+    forfeit: str | None = None  # one of FORFEITS: the player to move loses the game
+
+    def __post_init__(self) -> None:
+        if (self.move is None) == (self.forfeit is None) or self.forfeit not in (None, *FORFEITS):
+            raise ValueError(f"a MoveChoice has a move or a forfeit ({FORFEITS}), exactly one: got move={self.move}, "
+                             f"forfeit={self.forfeit!r}")
 
 
 class Player:
@@ -48,6 +60,9 @@ class Player:
 
     def end_game(self, game_id: str) -> None:
         """Free per-game state (the model's KV cache); also called when a game is replayed."""
+
+    def end_match(self, match: str) -> None:
+        """Every game of `match` is over: free per-match state (an engine kept for the match)."""
 
     def close(self) -> None:
         pass
@@ -74,16 +89,24 @@ class StockfishPlayer(Player):
 
     Every move is searched from a cleared hash (a new UCI game per move): games interleave on the
     pooled engines, and this keeps one search condition whatever the interleaving.
+
+    `per_match` (the paper's protocol): a game of a planned match (MoveRequest.match) is played by that
+    match's own engine, told of a new game only at its first move, so its hash is kept between moves and
+    games, as the paper's one engine per 50 games was (chess_research/eval/utils.py play_games creates one
+    StockfishPlayer per call; player.py get_move calls engine.play without a `game`). The runner plays a
+    match's games one after another, so its engine never serves two games at once.
     """
 
     threaded = True
 
-    def __init__(self, spec: EngineSpec, path: str | None = None):
+    def __init__(self, spec: EngineSpec, path: str | None = None, per_match: bool = False):
         self.spec = spec
         self.name = spec.name
         self.path = path
+        self.per_match = per_match
         self._idle: queue.SimpleQueue[Stockfish] = queue.SimpleQueue()
         self._all: list[Stockfish] = []
+        self._by_match: dict[str, Stockfish] = {}
         self._lock = threading.Lock()
         self._version: str | None = None
         self._release(self._acquire())  # start one engine now: a missing binary fails before any game
@@ -108,6 +131,9 @@ class StockfishPlayer(Player):
                 legal = sorted(req.board.legal_moves, key=chess.Move.uci)
                 out.append(MoveChoice(legal[int(req.rng.integers(len(legal)))]))
                 continue
+            if self.per_match and req.match is not None:
+                out.append(MoveChoice(self._match_engine(req.match).play(req.board, game=req.match)))
+                continue
             engine = self._acquire()
             try:
                 out.append(MoveChoice(engine.play(req.board, game=object())))
@@ -115,16 +141,34 @@ class StockfishPlayer(Player):
                 self._release(engine)
         return out
 
+    def _match_engine(self, match: str) -> Stockfish:
+        with self._lock:
+            engine = self._by_match.get(match)
+        if engine is None:
+            engine = Stockfish(self.spec, self.path)
+            with self._lock:
+                self._by_match[match] = engine
+                self._version = engine.version
+        return engine
+
+    def end_match(self, match: str) -> None:
+        with self._lock:
+            engine = self._by_match.pop(match, None)
+        if engine is not None:
+            engine.close()
+
     def settings(self) -> dict:
-        return {"kind": "stockfish", **self.spec.settings()}
+        settings = {"kind": "stockfish", **self.spec.settings()}
+        return settings if not self.per_match else {**settings, "engine_per_match": True}
 
     def version(self) -> str | None:
         return self._version
 
     def close(self) -> None:
-        for engine in self._all:
+        for engine in [*self._all, *self._by_match.values()]:
             engine.close()
         self._all.clear()
+        self._by_match.clear()
 
 
 def parse_opponents(levels: str, nodes: int) -> list[str]:
@@ -137,5 +181,12 @@ def parse_opponents(levels: str, nodes: int) -> list[str]:
     return out
 
 
-def make_opponent(name: str, stockfish: str | None) -> Player:
-    return RandomMover() if name == "random" else StockfishPlayer(EngineSpec.parse(name), stockfish)
+def make_opponent(name: str, stockfish: str | None, movetime: float | None = None, per_match: bool = False) -> Player:
+    """The opponent called `name`; `movetime` (seconds) replaces an engine's node limit by the paper's time limit,
+    `per_match` keeps one engine (and its hash) per match."""
+    if name == "random":
+        return RandomMover()
+    spec = EngineSpec.parse(name)
+    if movetime is not None:
+        spec = dataclasses.replace(spec, nodes=None, movetime=movetime)
+    return StockfishPlayer(spec, stockfish, per_match=per_match)

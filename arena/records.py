@@ -55,8 +55,11 @@ def record_to_pgn(record: dict) -> str:
     h["White"] = record["white"]
     h["Black"] = record["black"]
     h["Result"] = record["result"]
-    h["Termination"] = "adjudication" if record["adjudicated"] else "normal"
+    h["Termination"] = "adjudication" if record["adjudicated"] else \
+        "rules infraction" if record["termination"] == "forfeit_illegal" else "normal"
     h["TerminationDetail"] = record["termination"]
+    if record.get("result_override"):
+        h["ResultOverride"] = record["result_override"]
     h["PlyCount"] = str(record["plies"])
     h["GameId"] = record["game_id"]
     if record.get("step") is not None:
@@ -64,6 +67,9 @@ def record_to_pgn(record: dict) -> str:
     if record.get("temperature") is not None:
         h["Temperature"] = repr(record["temperature"])
         h["Mode"] = record["mode"]
+    if record.get("protocol"):
+        h["Protocol"] = record["protocol"]["label"]
+        h["ProtocolSettings"] = ",".join(f"{k}={v}" for k, v in record["protocol"].items() if k != "label")
     for colour in ("white", "black"):
         info = record["players"][colour]
         tag = colour.capitalize()

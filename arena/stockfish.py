@@ -1,8 +1,9 @@
 """Stockfish as a fixed-strength opponent: located, configured with recorded options, node-limited.
 
 The paper limited Stockfish by wall time (0.1 s a move), so its strength depended on the machine.
-Here every move is limited by a node count (or depth), never by time, so the same settings give the
-same strength on any machine. DEFAULT_NODES is about what 0.1 s buys on one core: Debian's
+Here every move is limited by a node count (or depth), so the same settings give the same strength on
+any machine; a wall-time limit (`movetime`) exists only for the paper's protocol, when asked for, and
+is then part of the engine's name (`-m100`: 100 ms) and settings. DEFAULT_NODES is about what 0.1 s buys on one core: Debian's
 Stockfish 15.1 build searches about 0.8M nodes/s on one modern core (measured 0.54M nodes/s from
 the start position on this shared, busy 2-core machine), so 0.1 s ~ 80,000 nodes.
 """
@@ -47,11 +48,12 @@ def find_stockfish(path: str | None = None) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class EngineSpec:
-    """Everything that fixes an engine's strength. Wall-time limits are deliberately not offered."""
+    """Everything that fixes an engine's strength. A wall-time limit only when asked (`movetime`, seconds)."""
 
     skill: int = 20
     nodes: int | None = DEFAULT_NODES
     depth: int | None = None
+    movetime: float | None = None  # the paper's Limit(time=0.1): strength then depends on the machine
     threads: int = 1
     hash_mb: int = 16
     random_pct: int = 0  # weaker than skill 0: this % of moves are uniformly random (the player draws them)
@@ -59,8 +61,11 @@ class EngineSpec:
     def __post_init__(self) -> None:
         if not 0 <= self.skill <= 20:
             raise ValueError(f"Stockfish skill level must be in 0..20, got {self.skill}")
-        if self.nodes is None and self.depth is None:
-            raise ValueError("EngineSpec needs a node or depth limit; wall-time limits make strength machine-dependent")
+        if self.nodes is None and self.depth is None and self.movetime is None:
+            raise ValueError("EngineSpec needs a node or depth limit (or, for the paper's protocol, a wall-time movetime, "
+                             "whose strength depends on the machine)")
+        if self.movetime is not None and not self.movetime > 0:
+            raise ValueError(f"movetime must be a positive number of seconds, got {self.movetime}")
         if self.nodes is not None and self.nodes < 1:
             raise ValueError(f"node limit must be >= 1, got {self.nodes}")
         if not 0 <= self.random_pct <= 100:
@@ -76,6 +81,8 @@ class EngineSpec:
             parts.append(f"n{self.nodes}")
         if self.depth is not None:
             parts.append(f"d{self.depth}")
+        if self.movetime is not None:
+            parts.append(f"m{round(self.movetime * 1000)}")
         if self.threads != 1:
             parts.append(f"t{self.threads}")
         if self.hash_mb != 16:
@@ -86,32 +93,36 @@ class EngineSpec:
 
     @property
     def limit(self) -> chess.engine.Limit:
-        return chess.engine.Limit(nodes=self.nodes, depth=self.depth)
+        return chess.engine.Limit(nodes=self.nodes, depth=self.depth, time=self.movetime)
 
     def options(self) -> dict[str, int]:
         return {"Threads": self.threads, "Hash": self.hash_mb, "Skill Level": self.skill}
 
     def settings(self) -> dict:
         """The recorded settings (goes into games.jsonl and PGN headers)."""
-        return {"skill": self.skill, "nodes": self.nodes, "depth": self.depth, "threads": self.threads,
-                "hash_mb": self.hash_mb, "random_pct": self.random_pct}
+        settings = {"skill": self.skill, "nodes": self.nodes, "depth": self.depth, "threads": self.threads,
+                    "hash_mb": self.hash_mb, "random_pct": self.random_pct}
+        return settings if self.movetime is None else {**settings, "movetime": self.movetime}
 
     @classmethod
     def parse(cls, text: str, default_nodes: int | None = DEFAULT_NODES) -> EngineSpec:
-        """`3`, `l3`, `l3-n1000`, `l0-d1`, `l0-n1000-r50` -> EngineSpec (a bare level uses `default_nodes`)."""
+        """`3`, `l3`, `l3-n1000`, `l0-d1`, `l0-n1000-r50`, `l1-m100` -> EngineSpec (a bare level uses `default_nodes`;
+        m: a wall-time limit in milliseconds, the paper's `l1-m100`)."""
         fields: dict[str, int] = {}
         for part in text.removeprefix("stockfish-").split("-"):
             key, val = (part[0], part[1:]) if part[:1].isalpha() else ("l", part)
-            if not val.isdigit() or key not in ("l", "n", "d", "r") or key in fields:
-                raise ValueError(f"bad engine spec {text!r}: expected e.g. '3', 'l3', 'l3-n1000', 'l0-d1' or "
-                                 "'l0-n1000-r50' (l: skill, n: nodes, d: depth, r: % random moves)")
+            if not val.isdigit() or key not in ("l", "n", "d", "r", "m") or key in fields:
+                raise ValueError(f"bad engine spec {text!r}: expected e.g. '3', 'l3', 'l3-n1000', 'l0-d1', "
+                                 "'l0-n1000-r50' or 'l1-m100' (l: skill, n: nodes, d: depth, r: % random moves, "
+                                 "m: milliseconds a move)")
             fields[key] = int(val)
         if "l" not in fields:
             raise ValueError(f"bad engine spec {text!r}: no skill level (e.g. 'l3')")
         skill, depth = fields["l"], fields.get("d")
-        # A depth limit alone means no node limit; otherwise the default node limit applies.
-        nodes = fields.get("n", None if depth is not None else default_nodes)
-        return cls(skill=skill, nodes=nodes, depth=depth, random_pct=fields.get("r", 0))
+        movetime = fields["m"] / 1000 if "m" in fields else None
+        # A depth or time limit alone means no node limit; otherwise the default node limit applies.
+        nodes = fields.get("n", None if depth is not None or movetime is not None else default_nodes)
+        return cls(skill=skill, nodes=nodes, depth=depth, movetime=movetime, random_pct=fields.get("r", 0))
 
 
 class Stockfish:

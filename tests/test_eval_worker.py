@@ -252,7 +252,7 @@ def test_bad_flags_are_named_with_the_expected_form(tmp_path, capsys, bad, words
 def test_every_option_shows_its_default_once():
     text = worker.build_parser().format_help()
     blocks = re.split(r"\n  (?=--)", text.split("show this help message and exit", 1)[1])[1:]
-    assert len(blocks) == 19
+    assert len(blocks) == 32  # the protocol switches (jaxformer/eval/protocol.py) and the rating options included
     for block in blocks:
         flat = " ".join(block.split())
         assert flat.count("(default") + flat.count("(required)") == 1, flat
@@ -262,3 +262,30 @@ def test_paper_anchors_with_random_warn_and_name_the_ladder_table():
     warning = worker.anchor_warning(["random", "stockfish-l1"], worker.load_anchor_table("paper"), "paper")
     assert "random" in warning and "--anchors ladder-sf15" in warning
     assert worker.anchor_warning(["stockfish-l1"], worker.load_anchor_table("paper"), "paper") is None
+
+
+def test_paper_and_fixed_games_of_one_step_live_side_by_side_and_are_rated_apart(tmp_path, stockfish_path):
+    run = tmp_path / "run"
+    _make_run(run, steps=(3,))
+    anchors = tmp_path / "anchors.json"
+    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    paper = ["--run", str(run), "--levels", "random", "--temperatures", "1.0", "--games", "2", "--concurrency", "2",
+             "--workers", "1", "--n-boot", "20", "--anchors", str(anchors), "--no-tensorboard"]
+    assert worker.main([*paper, "--protocol", "paper"]) == 0
+    assert worker.main(_args(run, anchors, games=2, extra=["--no-tensorboard"])) == 0
+    records = read_records(run / "eval" / "3" / "games.jsonl")
+    by_label = {label: [r for r in records if r["protocol"]["label"] == label] for label in ("paper", "fixed")}
+    assert [len(v) for v in by_label.values()] == [2, 2]
+    assert all(r["game_id"].startswith("s3-paper-char-T1-random-") for r in by_label["paper"])
+    assert all(r["game_id"].startswith("s3-move-T0.5-random-") for r in by_label["fixed"])
+    assert by_label["paper"][0]["protocol"] == {"label": "paper", "name": "paper", "movetime": 0.1,
+                                                "engine_per_match": True, "max_plies": 180, "cap_result": "draw",
+                                                "claim_threefold": False, "white_to_move_bug": True, "mode": "char",
+                                                "char_sampler": "paper", "illegal": "forfeit:5",
+                                                "strip_own_check": True, "glicko": "per-game"}
+    assert all(r["plies"] <= 180 and r["termination"] != "adjudication" for r in by_label["paper"])
+    pgn = (run / "eval" / "3" / "games.pgn").read_text()
+    assert pgn.count('[Protocol "paper"]') == 2 and pgn.count('[Protocol "fixed"]') == 2
+    results = json.loads((run / "eval" / "3" / "ratings.json").read_text())["results"]
+    assert sorted((r["protocol"]["label"], r["mode"], r["temperature"], r["games"]) for r in results) == \
+        [("fixed", "move", 0.5, 2), ("paper", "char", 1.0, 2)]

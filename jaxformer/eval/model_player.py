@@ -13,11 +13,19 @@ all waiting games are scored in one batched pass that reads each game's cached p
 divides the move log-probabilities; T=0 is the arg-max (ties: first in UCI order), the theory's majority
 vote (jaxformer.eval.sampling).
 
-Char mode (the paper's sampler, for parity). Characters are sampled at temperature T until a
-separator; output that is not a legal move (compared without `+`/`#`) is retried at a rising
+Char mode (per-character sampling, for parity). The `ours` sampler samples characters at temperature T
+until a separator; output that is not a legal move (compared without `+`/`#`) is retried at a rising
 temperature T + RETRY_STEP * attempt (the paper retried at the same near-zero temperature, which
 can repeat the same illegal output forever), and each illegal attempt is counted. After
 MAX_ATTEMPTS a uniformly random legal move is played (counted as well, as an illegal attempt).
+
+The paper's protocol, item by item (jaxformer/eval/protocol.py cites its code):
+- `char_sampler="paper"`: exactly PAPER_CHARS characters sampled at T from a prompt that, before a Black
+  move, ends without its space (the paper's `.strip()`); the output is cut at `;`, then at `+`, and its
+  first whitespace-separated token, parsed by `board.parse_san`, is the move;
+- `forfeit_after=N`: N samples at T itself, then the model forfeits (loses the game); an output that is a
+  result (`1-0`, `0-1`, `1/2-1/2`) is a resignation;
+- `strip_own_check`: the model's own moves enter its later prompts as it wrote them, cut at `+`.
 
 A request without a temperature (a game planned without one) is an error, never a silent arg-max.
 """
@@ -30,6 +38,7 @@ from arena import MoveChoice, MoveRequest, Player
 from jaxformer.decode import Decoder
 from jaxformer.eval.contexts import GameContext, GameContexts
 from jaxformer.eval.prompt import SEPARATORS
+from jaxformer.eval.protocol import CHAR_SAMPLERS
 from jaxformer.eval.sampling import sample_index
 from jaxformer.model import Transformer
 
@@ -38,6 +47,23 @@ CHAR_MAX_CHARS = 10  # char mode: output longer than this without a separator is
 RETRY_STEP = 0.25
 MAX_ATTEMPTS = 20
 MODES = ("move", "char")
+PAPER_CHARS = 10  # chess_research/eval/player.py get_nanogpt_response: max_new_tokens = 10
+RESULTS = ("1-0", "0-1", "1/2-1/2")  # chess_research/eval/utils.py get_legal_move: written results resign
+
+
+def paper_token(response: str) -> str:
+    """The move the paper read from a sampled response (player.py get_nanogpt_response, get_move_from_response)."""
+    tokens = response.split(";")[0].split("+")[0].split()
+    return tokens[0] if tokens else ""
+
+
+def paper_parse(board: chess.Board, token: str) -> chess.Move | None:
+    """The legal move `token` names by `board.parse_san` (lenient, as the paper's get_legal_move), else None."""
+    try:
+        move = board.parse_san(token)
+    except ValueError:
+        return None
+    return move if move in board.legal_moves else None
 
 
 def temperature_of(req: MoveRequest) -> float:
@@ -51,17 +77,28 @@ def temperature_of(req: MoveRequest) -> float:
 class ModelPlayer(Player):
 
     def __init__(self, model: Transformer, tokenizer, mode: str = "move", name: str = "model",
-                 settings: dict | None = None, slots: int = 32):
+                 settings: dict | None = None, slots: int = 32, char_sampler: str = "ours",
+                 forfeit_after: int | None = None, strip_own_check: bool = False):
         if mode not in MODES:
             raise ValueError(f"mode must be 'move' or 'char', got {mode!r}")
+        if char_sampler not in CHAR_SAMPLERS:
+            raise ValueError(f"char_sampler must be one of {CHAR_SAMPLERS}, got {char_sampler!r}")
+        if forfeit_after is not None and forfeit_after < 1:
+            raise ValueError(f"forfeit_after must be at least 1 (or None: retry), got {forfeit_after}")
         self.name = name
         self.mode = mode
+        self.char_sampler = char_sampler
+        self.forfeit_after = forfeit_after
+        self.strip_own_check = strip_own_check
         self.tok = tokenizer
-        self._settings = {"kind": "model", "mode": mode, **(settings or {})}
+        protocol = {} if (char_sampler, forfeit_after, strip_own_check) == ("ours", None, False) else \
+            {"char_sampler": char_sampler, "forfeit_after": forfeit_after, "strip_own_check": strip_own_check}
+        self._settings = {"kind": "model", "mode": mode, **protocol, **(settings or {})}
         self.sep_ids = np.array([tokenizer.vocab.index(s) for s in SEPARATORS])
         self.decoder = Decoder(model, slots)
         self.contexts = GameContexts(self.decoder, tokenizer)
         self.illegal_total = 0
+        self.characters_sampled = 0  # char mode: every character drawn, over all games and attempts
 
     # ------------------------------------------------------------------ Player
     def settings(self) -> dict:
@@ -87,7 +124,15 @@ class ModelPlayer(Player):
     def _choose_moves(self, games: list[GameContext], requests: list[MoveRequest],
                       temps: list[float]) -> list[MoveChoice]:
         scored = self._score_legal(games, requests)
-        return [MoveChoice(moves[sample_index(logp, t, req.rng)]) for (moves, logp), req, t in zip(scored, requests, temps)]
+        chosen = [moves[sample_index(logp, t, req.rng)] for (moves, logp), req, t in zip(scored, requests, temps)]
+        for g, req, move in zip(games, requests, chosen):
+            self._written(g, req, req.board.san(move))
+        return [MoveChoice(move) for move in chosen]
+
+    def _written(self, game: GameContext, req: MoveRequest, text: str) -> None:
+        """strip_own_check: the model's move enters its transcript as it wrote it (`text`), cut at `+`."""
+        if self.strip_own_check:
+            game.transcript.write_as(len(req.board.move_stack), text.split("+")[0])
 
     def _score_legal(self, games: list[GameContext], requests: list[MoveRequest],
                      shared: bool | None = None) -> list[tuple[list[chess.Move], np.ndarray]]:
@@ -101,26 +146,63 @@ class ModelPlayer(Player):
     # ------------------------------------------------------------------ char mode
     def _choose_chars(self, games: list[GameContext], requests: list[MoveRequest],
                       temps: list[float]) -> list[MoveChoice]:
+        """Sample each game's output until it is a legal move, a resignation or the illegal-output policy ends it."""
         legal = [{req.board.san(m).rstrip("+#"): m for m in req.board.legal_moves} for req in requests]
         base = [(g.text, g.last_logp) for g in games]
         attempts = [0] * len(games)
-        chosen: dict[int, chess.Move] = {}
+        chosen: dict[int, MoveChoice] = {}
         while len(chosen) < len(games):
             todo = [i for i in range(len(games)) if i not in chosen]
-            texts = self._sample_texts([games[i] for i in todo], [temps[i] + RETRY_STEP * attempts[i] for i in todo],
-                                       [requests[i].rng for i in todo])
+            rising = self.forfeit_after is None  # retry: a rising temperature; forfeit: T itself (the paper's)
+            texts = self._sample([games[i] for i in todo], [temps[i] + rising * RETRY_STEP * attempts[i] for i in todo],
+                                 [requests[i].rng for i in todo])
             for i, text in zip(todo, texts):
-                games[i].text, games[i].last_logp = base[i]  # roll back: the canonical SAN is fed next turn
-                move = legal[i].get(text.rstrip("+#")) if text is not None else None
+                games[i].text, games[i].last_logp = base[i]  # roll back: the move is fed next turn
+                written, move = self._read(text, requests[i].board, legal[i])
                 if move is not None:
-                    chosen[i] = move
-                    continue
-                attempts[i] += 1
-                if attempts[i] >= MAX_ATTEMPTS:
-                    moves = sorted(legal[i].values(), key=chess.Move.uci)
-                    chosen[i] = moves[int(requests[i].rng.integers(len(moves)))]
+                    self._written(games[i], requests[i], written)
+                    chosen[i] = MoveChoice(move, illegal_attempts=attempts[i])
+                elif written in RESULTS and self.forfeit_after is not None:
+                    chosen[i] = MoveChoice(None, illegal_attempts=attempts[i], forfeit="resignation")
+                else:
+                    attempts[i] += 1
+                    if attempts[i] >= (self.forfeit_after or MAX_ATTEMPTS):
+                        chosen[i] = self._give_up(games[i], requests[i], legal[i], attempts[i])
         self.illegal_total += sum(attempts)
-        return [MoveChoice(chosen[i], illegal_attempts=attempts[i]) for i in range(len(games))]
+        return [chosen[i] for i in range(len(games))]
+
+    def _read(self, text: str | None, board: chess.Board, legal: dict[str, chess.Move]) -> tuple[str, chess.Move | None]:
+        """What the model wrote for its move, and the legal move it names (None: none)."""
+        if self.char_sampler == "paper":
+            token = paper_token(text or "")
+            return token, paper_parse(board, token)
+        return (text, legal.get(text.rstrip("+#"))) if text is not None else ("", None)
+
+    def _give_up(self, game: GameContext, req: MoveRequest, legal: dict[str, chess.Move], attempts: int) -> MoveChoice:
+        """Out of attempts: forfeit the game (forfeit_after), or play a uniformly random legal move (retry)."""
+        if self.forfeit_after is not None:
+            return MoveChoice(None, illegal_attempts=attempts, forfeit="illegal")
+        moves = sorted(legal.values(), key=chess.Move.uci)
+        move = moves[int(req.rng.integers(len(moves)))]
+        self._written(game, req, req.board.san(move))
+        return MoveChoice(move, illegal_attempts=attempts)
+
+    def _sample(self, games: list[GameContext], temps: list[float], rngs: list) -> list[str | None]:
+        if self.char_sampler == "paper":
+            return list(self.sample_characters(games, temps, rngs, PAPER_CHARS))
+        return self._sample_texts(games, temps, rngs)
+
+    def sample_characters(self, games: list[GameContext], temps: list[float], rngs: list, count: int) -> list[str]:
+        """Exactly `count` characters per game at its temperature, each fed back before the next (the paper's
+        `model.generate(x, max_new_tokens=count)`); the game rows then hold the first count - 1 of them."""
+        texts = [""] * len(games)
+        for k in range(count):
+            for i, g in enumerate(games):
+                texts[i] += self.tok.vocab[sample_index(g.next_logp(), temps[i], rngs[i])]
+            if k < count - 1:
+                self.contexts.feed(games, [t[-1] for t in texts])
+        self.characters_sampled += count * len(games)
+        return texts
 
     def _sample_texts(self, games: list[GameContext], temps: list[float], rngs: list) -> list[str | None]:
         """Sample characters per game until a separator; None where no separator came in time."""
@@ -131,6 +213,7 @@ class ModelPlayer(Player):
             feed = []
             for i in live:
                 ch = self.tok.vocab[sample_index(games[i].next_logp(), temps[i], rngs[i])]
+                self.characters_sampled += 1
                 if ch in SEPARATORS:
                     out[i] = texts[i]
                 elif len(texts[i]) < CHAR_MAX_CHARS:
@@ -147,5 +230,8 @@ class ModelPlayer(Player):
         """Each request's game context, its cache row holding the prompt up to the model's move."""
         games = [self.contexts.get(req.game_id, req.board) for req in requests]
         room = CHAR_MAX_CHARS + 2 if self.mode == "char" else MAX_SAN_CHARS + 2
-        self.contexts.catch_up(games, [g.transcript.prompt(req.board) for g, req in zip(games, requests)], room)
+        prompts = [g.transcript.prompt(req.board) for g, req in zip(games, requests)]
+        if self.mode == "char" and self.char_sampler == "paper":  # player.py get_nanogpt_response: `.strip()`
+            prompts = [prompt.removesuffix(" ") for prompt in prompts]
+        self.contexts.catch_up(games, prompts, room)
         return games

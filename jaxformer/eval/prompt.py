@@ -1,8 +1,9 @@
 """How the model is prompted: the game as the training transcripts spell it, up to the next move.
 
-`;1.e4 e5 2.Nf3` with canonical SAN, `+` and `#` included (the paper stripped the model's own `+`).
-When the model is to move, its prompt is the transcript plus what precedes the next move: `;1.` at the
-start, ` N.` before a White move, ` ` before a Black move. The candidate text is the bare SAN.
+`;1.e4 e5 2.Nf3` with canonical SAN, `+` and `#` included. When the model is to move, its prompt is the
+transcript plus what precedes the next move: `;1.` at the start, ` N.` before a White move, ` ` before a
+Black move. The candidate text is the bare SAN. The paper's protocol writes the model's own moves as the
+model wrote them, cut at `+` (Transcript.write_as; chess_research/eval/utils.py play_turn line 184).
 """
 from __future__ import annotations
 
@@ -36,13 +37,21 @@ class Transcript:
     def __init__(self, start: chess.Board):
         self.replay = start.copy()  # the game replayed up to the moves already in `text`
         self.text = ";"  # the moves so far, without the next move's prefix
+        self.written: dict[int, str] = {}  # ply -> the text to write for it instead of its SAN
+
+    def write_as(self, ply: int, text: str) -> None:
+        """Write the move at `ply` (not yet in the transcript) as `text` instead of its canonical SAN."""
+        if ply < len(self.replay.move_stack):
+            raise RuntimeError(f"ply {ply} is already in the transcript")
+        self.written[ply] = text
 
     def prompt(self, board: chess.Board) -> str:
         done = len(self.replay.move_stack)
         if board.move_stack[:done] != self.replay.move_stack:
             raise RuntimeError("game transcript diverged from the cached prefix (was a move taken back?)")
-        for move in board.move_stack[done:]:
-            self.text += move_prefix(self.replay, first=self.text == ";") + self.replay.san(move)
+        for ply, move in enumerate(board.move_stack[done:], done):
+            text = self.written.pop(ply, None) or self.replay.san(move)
+            self.text += move_prefix(self.replay, first=self.text == ";") + text
             self.replay.push(move)
         return self.text + move_prefix(self.replay, first=self.text == ";")
 

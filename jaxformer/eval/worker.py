@@ -8,10 +8,14 @@ before it starts (arena.ClaimBoard, RUN/eval/STEP/claims/), so they split the pl
 The model's games are keyed by the checkpoint's identity, `run-<run_id[:12]>@STEP` (config.json's
 run_id), so a copied or renamed run directory keeps its games; a run without a run_id is named by
 its directory.
+
+`--protocol paper` plays the paper's evaluation protocol instead of this project's (`fixed`), each of its
+items also a switch of its own (jaxformer/eval/protocol.py); games of each protocol are rated apart.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import pathlib
@@ -20,14 +24,16 @@ import sys
 import time
 
 from arena import (
-    DEFAULT_MAX_PLIES,
     DEFAULT_NODES,
+    DRAW_MODELS,
     ClaimBoard,
     EngineSpec,
     GameStore,
     MatchRunner,
     PlannedGame,
+    RungDraws,
     Stockfish,
+    bundled_suites,
     load_anchor_table,
     load_openings,
     make_opponent,
@@ -35,7 +41,8 @@ from arena import (
     read_all_records,
 )
 from jaxformer.config import RunConfig
-from jaxformer.eval.results import describe_rating, rate_step, reference_rating
+from jaxformer.eval.protocol import PRESETS, Protocol, add_protocol_arguments, resolve_protocol
+from jaxformer.eval.results import GLICKO_MODES, describe_rating, prepare_rungs, rate_step, reference_rating
 from jaxformer.rundir import RunDir, games_stem
 from safeio import write_json_atomic
 
@@ -53,16 +60,27 @@ ROUGH_MODEL_PASS_S = 0.3
 
 
 def plan_step(step: int, model: str, opponents: list[str], temperatures: list[float], games: int, mode: str,
-              openings: list[tuple[str, ...]] | None) -> list[PlannedGame]:
-    """Every game of a step, in a fixed order; colours alternate, each opening is played with both colours."""
+              openings: list[tuple[str, ...]] | None, protocol: Protocol = PRESETS["fixed"]) -> list[PlannedGame]:
+    """Every game of a step, in a fixed order; colours alternate, each opening is played with both colours.
+
+    A protocol other than `fixed` names itself in the game ids. With `engine_per_match` (the paper's) each
+    temperature and opponent is two matches played in turn, as the paper's (evaluation.py lines 166-174): the
+    model Black in the first games // 2 games, then White; each match's games are played one after another.
+    """
+    prefix = f"s{step}-{mode}" if protocol.label == "fixed" else f"s{step}-{protocol.label}-{mode}"
     plan = []
     for temp in temperatures:
         for opp in opponents:
             for k in range(games):
-                white, black = (model, opp) if k % 2 == 0 else (opp, model)
-                opening = openings[(k // 2) % len(openings)] if openings else ()
-                plan.append(PlannedGame(f"s{step}-{mode}-T{temp:g}-{opp}-{k:04d}", k + 1, white, black,
-                                        temperature=temp, mode=mode, opening=opening))
+                if protocol.engine_per_match:
+                    model_white, nth = k >= games // 2, k - games // 2 if k >= games // 2 else k
+                    match: str | None = f"{prefix}-T{temp:g}-{opp}-model-{'white' if model_white else 'black'}"
+                else:
+                    model_white, nth, match = k % 2 == 0, k // 2, None
+                white, black = (model, opp) if model_white else (opp, model)
+                opening = openings[nth % len(openings)] if openings else ()
+                plan.append(PlannedGame(f"{prefix}-T{temp:g}-{opp}-{k:04d}", k + 1, white, black,
+                                        temperature=temp, mode=mode, opening=opening, match=match))
     return plan
 
 
@@ -80,14 +98,16 @@ def planned_per_group(plan: list[PlannedGame]) -> dict[tuple[float, str], int]:
     return out
 
 
-def rough_seconds(todo: list[PlannedGame], model: str, workers: int, concurrency: int) -> float:
+def rough_seconds(todo: list[PlannedGame], model: str, workers: int, concurrency: int,
+                  movetime: float | None = None) -> float:
     """A rough wall time for `todo` (see ROUGH_PLIES): engine searches spread over the workers, plus model passes."""
     engine_s = 0.0
     for g in todo:
         opponent = g.black if g.white == model else g.white
         if opponent != "random":
             spec = EngineSpec.parse(opponent)
-            move_s = spec.nodes / ROUGH_NODES_PER_S if spec.nodes is not None else ROUGH_DEPTH_MOVE_S
+            move_s = movetime if movetime is not None else spec.nodes / ROUGH_NODES_PER_S if spec.nodes is not None \
+                else ROUGH_DEPTH_MOVE_S
             engine_s += ROUGH_PLIES / 2 * move_s
     model_s = len(todo) * ROUGH_PLIES / 2 * ROUGH_MODEL_PASS_S / max(1, min(concurrency, len(todo) or 1))
     return engine_s / max(1, workers) + model_s
@@ -151,9 +171,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model sampling temperatures, comma-separated, 0 = arg-max (default: %(default)s, the paper's)")
     p.add_argument("--games", type=_positive_int, default=100,
                    help="games per temperature and opponent, half with each colour (default: %(default)s)")
-    p.add_argument("--mode", choices=("move", "char"), default="move",
-                   help="move: exact temperature over legal moves; char: the paper's per-character sampling "
-                        "(default: %(default)s)")
     p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                    help="engine searches in parallel (default: %(default)s, the CPU count)")
     p.add_argument("--concurrency", type=_positive_int, default=32,
@@ -164,15 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchors", default="paper",
                    help=f"anchor table: paper | a bundled table ({SUGGESTED_LADDER}, which also rates random) | FILE "
                         "(default: %(default)s)")
-    p.add_argument("--openings", help="opening suite: one line of SAN moves per opening (default: the start position)")
-    p.add_argument("--max-plies", type=_positive_int, default=DEFAULT_MAX_PLIES,
-                   help="ply cap; capped games are adjudicated (default: %(default)s)")
+    p.add_argument("--openings", metavar="NAME|FILE",
+                   help=f"opening suite, each opening played with both colours: a bundled one "
+                        f"({', '.join(bundled_suites())}) or a file of SAN lines (default: none, the initial position)")
     p.add_argument("--stockfish", help="Stockfish binary (default: $TRANSCEND_STOCKFISH, PATH, then /usr/games/stockfish)")
     p.add_argument("--n-boot", type=_positive_int, default=1000,
                    help="bootstrap resamples for the Elo interval (default: %(default)s)")
+    p.add_argument("--draw-model", choices=DRAW_MODELS, default="half",
+                   help="the fit's draws: half points, or Davidson's model with a fitted draw parameter "
+                        "(default: %(default)s)")
+    p.add_argument("--white-advantage", action="store_true",
+                   help="fit a White advantage (Elo added to White in every game) (default: off)")
+    p.add_argument("--fixed-rungs", action="store_true",
+                   help="hold a ladder table's rungs at their table values instead of refitting them from the "
+                        "games the table ships, so intervals leave out the rungs' uncertainty (default: off)")
+    p.add_argument("--glicko", choices=GLICKO_MODES,
+                   help="Glicko-2 beside the Elo: one rating period over all games, or the paper's one period per "
+                        "game (default: the protocol's: fixed one-period, paper per-game)")
     p.add_argument("--out", help="evaluation directory (default: RUN/eval)")
     p.add_argument("--no-tensorboard", action="store_true",
                    help="do not write TensorBoard scalars (default: off, scalars go to RUN/tb)")
+    add_protocol_arguments(p)
     return p
 
 
@@ -200,6 +229,7 @@ class Evaluator:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
+        self.protocol = resolve_protocol(args)
         self.run = RunDir(args.run)
         self.run_cfg = RunConfig.from_json(self.run.config.read_text())
         self.opponents = parse_opponents(args.levels, args.nodes)
@@ -209,21 +239,34 @@ class Evaluator:
         if warning:
             log.warning("%s", warning)
         self.openings = load_openings(args.openings) if args.openings else None
-        self.players = {name: make_opponent(name, args.stockfish) for name in self.opponents}
-        self.adjudicator = Stockfish(EngineSpec(skill=20, nodes=DEFAULT_NODES), args.stockfish)
+        pr = self.protocol
+        self.players = {name: make_opponent(name, args.stockfish, movetime=pr.movetime, per_match=pr.engine_per_match)
+                        for name in self.opponents}
+        # A capped game's judge (a plain draw at the cap needs none); node-limited, whatever the opponents' limit.
+        self.adjudicator = Stockfish(EngineSpec(skill=20, nodes=DEFAULT_NODES), args.stockfish) \
+            if pr.cap_result == "adjudicate" else None
         self.stem = games_stem(args.shard)
 
     def close(self) -> None:
         for p in self.players.values():
             p.close()
-        self.adjudicator.close()
+        if self.adjudicator is not None:
+            self.adjudicator.close()
 
     def model_name(self, step: int) -> str:
         return model_name(self.run, self.run_cfg, step)
 
+    @functools.cached_property
+    def rungs(self) -> tuple[RungDraws | None, dict]:
+        """The anchor table's rungs, refitted once from the games it ships (results.prepare_rungs)."""
+        a = self.args
+        return prepare_rungs(a.anchors, self.anchors, n_boot=a.n_boot, draw_model=a.draw_model,
+                             white_advantage=a.white_advantage, fixed=a.fixed_rungs)
+
     def full_plan(self, step: int) -> list[PlannedGame]:
         a = self.args
-        return plan_step(step, self.model_name(step), self.opponents, self.temperatures, a.games, a.mode, self.openings)
+        return plan_step(step, self.model_name(step), self.opponents, self.temperatures, a.games, self.protocol.mode,
+                         self.openings, self.protocol)
 
     def pending(self, step: int) -> tuple[list[PlannedGame], list[PlannedGame]]:
         """This worker's share of the plan (its --shard), and those of its games no games file holds yet."""
@@ -234,8 +277,11 @@ class Evaluator:
     def describe_plan(self, step: int, mine: list[PlannedGame], todo: list[PlannedGame]) -> str:
         a = self.args
         share = f", shard {a.shard[0]}/{a.shard[1]}: {len(mine)}" if a.shard != (0, 1) else ""
-        eta = _duration(rough_seconds(todo, self.model_name(step), a.workers, a.concurrency))
-        return (f"step {step} plan: {a.games} games per opponent and temperature x {len(self.opponents)} opponents "
+        eta = _duration(rough_seconds(todo, self.model_name(step), a.workers, a.concurrency, self.protocol.movetime))
+        label = self.protocol.label
+        named = f" ({label} protocol, {self.protocol.mode} mode)" if label != "fixed" else ""
+        return (f"step {step} plan{named}: "
+                f"{a.games} games per opponent and temperature x {len(self.opponents)} opponents "
                 f"({', '.join(self.opponents)}) x {len(self.temperatures)} temperatures "
                 f"({', '.join(f'{t:g}' for t in self.temperatures)}) = {len(self.full_plan(step))} games{share}; "
                 f"{len(mine) - len(todo)} already recorded, {len(todo)} to play"
@@ -272,13 +318,17 @@ class Evaluator:
             claims.finish(game["game_id"])
 
         name = self.model_name(step)
-        player = ModelPlayer(model, get_tokenizer(self.run_cfg.data.tokenizer), mode=self.args.mode, name=name,
-                             settings={"run": str(self.run.root), "step": step}, slots=self.args.concurrency)
+        pr = self.protocol
+        player = ModelPlayer(model, get_tokenizer(self.run_cfg.data.tokenizer), mode=pr.mode, name=name,
+                             settings={"run": str(self.run.root), "step": step}, slots=self.args.concurrency,
+                             char_sampler=pr.char_sampler, forfeit_after=pr.forfeit_after,
+                             strip_own_check=pr.strip_own_check)
         meta = {"run": str(self.run.root), "step": step, "event": f"transcend eval {self.run.root.name}",
-                "site": socket.gethostname()}
+                "site": socket.gethostname(), "protocol": pr.record()}
         runner = MatchRunner({**self.players, name: player}, self.adjudicator, record,
-                             max_plies=self.args.max_plies, concurrency=self.args.concurrency,
-                             workers=self.args.workers, meta=meta)
+                             max_plies=pr.max_plies, concurrency=self.args.concurrency,
+                             workers=self.args.workers, meta=meta, cap_result=pr.cap_result,
+                             claim_threefold=pr.claim_threefold, white_to_move_bug=pr.white_to_move_bug)
         try:
             runner.run(todo, desc=f"step {step}", claim=lambda g: claims.claim(g.game_id))
         finally:
@@ -286,16 +336,30 @@ class Evaluator:
             claims.close()
 
     def rate(self, step: int) -> dict:
-        """Rate a step from every shard's games; writes RUN/eval/STEP/ratings.json (and TensorBoard scalars)."""
-        records = read_all_records(self.run.eval_step(step, self.args.out))
-        ratings = rate_step(records, self.model_name(step), self.anchors, run=str(self.run.root), step=step,
-                            anchor_table=self.args.anchors, reference=reference_rating(self.run_cfg),
-                            n_boot=self.args.n_boot, planned=planned_per_group(self.full_plan(step)))
+        """Rate a step from every shard's games, each protocol's games apart (results per temperature, mode and
+        protocol); writes RUN/eval/STEP/ratings.json (and TensorBoard scalars)."""
+        by_protocol = records_by_protocol(read_all_records(self.run.eval_step(step, self.args.out)), self.protocol)
+        ratings: dict = {}
+        results: list[dict] = []
+        duplicates = 0
+        for protocol, records in by_protocol:
+            current = protocol["label"] == self.protocol.label
+            ratings = rate_step(records, self.model_name(step), self.anchors, run=str(self.run.root), step=step,
+                                anchor_table=self.args.anchors, reference=reference_rating(self.run_cfg),
+                                n_boot=self.args.n_boot, **rating_options(protocol), draw_model=self.args.draw_model,
+                                white_advantage=self.args.white_advantage, openings=self.args.openings,
+                                rungs=self.rungs,
+                                planned=planned_per_group(self.full_plan(step)) if current else None)
+            results += [{**r, "protocol": protocol} for r in ratings["results"]]
+            duplicates += ratings["duplicate_games"]
+        ratings = {**ratings, "duplicate_games": duplicates, "results": results}
         write_json_atomic(self.run.ratings(step, self.args.out), ratings)
         for r in ratings["results"]:
             score = f"score {r['score']:.3f}" if r["score"] is not None else "no score"
-            log.info("step %d T=%g %s: %d rated games of %s planned (%d unrated), %s, %s", step, r["temperature"],
-                     r["mode"], r["games"], r["planned_games"], r["unrated_games"], score, describe_rating(r))
+            label = r["protocol"]["label"]
+            log.info("step %d T=%g %s%s: %d rated games of %s planned (%d unrated), %s, %s", step, r["temperature"],
+                     r["mode"], "" if label == "fixed" else f" ({label} protocol)", r["games"], r["planned_games"],
+                     r["unrated_games"], score, describe_rating(r))
         if not self.args.no_tensorboard:
             self._tensorboard(step, ratings)
         return ratings
@@ -305,10 +369,27 @@ class Evaluator:
 
         with SummaryWriter(logdir=str(self.run.tensorboard), filename_suffix=".eval") as tb:
             for r in ratings["results"]:
-                tag = f"eval_{r['mode']}/T{r['temperature']:g}"  # "=" is not allowed in tags
+                label = r["protocol"]["label"]
+                group = f"eval_{r['mode']}" if label == "fixed" else f"eval_{label}_{r['mode']}"
+                tag = f"{group}/T{r['temperature']:g}"  # "=" is not allowed in tags
                 for key in ("elo", "margin", "score"):
                     if r[key] is not None:
                         tb.add_scalar(f"{tag}/{key}", r[key], step)
+
+
+def records_by_protocol(records: list[dict], current: Protocol) -> list[tuple[dict, list[dict]]]:
+    """The records grouped by their protocol's label (records from before protocols were recorded: `fixed`), each
+    with its protocol object; the current protocol's group is there even without records (its planned games)."""
+    groups: dict[str, tuple[dict, list[dict]]] = {current.label: (current.record(), [])}
+    for r in records:
+        protocol = r.get("protocol") or PRESETS["fixed"].record()
+        groups.setdefault(protocol["label"], (protocol, []))[1].append(r)
+    return [groups[label] for label in sorted(groups)]
+
+
+def rating_options(protocol: dict) -> dict:
+    """rate_step's options that the protocol fixes: the paper's per-game Glicko-2 (evaluation.py lines 191-199)."""
+    return {"glicko": protocol.get("glicko", PRESETS["fixed"].glicko)}
 
 
 def steps_to_evaluate(run: RunDir, spec: str) -> list[int]:
