@@ -111,6 +111,10 @@ def _build(args: argparse.Namespace) -> int:
         print(f"transcend data build: {len(manifest['errors'])} source(s) broke off early (see manifest 'errors'); "
               f"the shards written are valid", file=sys.stderr)
         return 1
+    if manifest["counts"]["kept"] == 0:  # an empty training set is never what was meant
+        print(f"transcend data build: no game of {', '.join(args.source)} was kept; `transcend data stats {args.out}` "
+              "lists why each was skipped (check the filters, e.g. --include-casual, --min-plies)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -293,7 +293,7 @@ def test_build_reports_on_stderr_through_logging(tmp_path, capsys):
 
     rng = random.Random(1)
     (tmp_path / "bad.pgn").write_text(pgn.game_text(pgn.lichess_headers(rng, 1000, 1000, "1-0"), "1-0"))
-    assert cli.main(["build", "--source", str(tmp_path / "bad.pgn"), "--out", str(tmp_path / "none")]) == 0
+    assert cli.main(["build", "--source", str(tmp_path / "bad.pgn"), "--out", str(tmp_path / "none")]) == 1
     assert f"warning: no game was kept from ['{tmp_path / 'bad.pgn'}']" in capsys.readouterr().err
 
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 from data_fixtures import pgn
 
-from data_pipeline import cli, sources
+from data_pipeline import cli, read_manifest, sources
 
 TRANSCEND = [sys.executable, "-m", "experiments.cli"]
 
@@ -41,9 +41,11 @@ def test_a_source_without_any_pgn_game_is_an_error(tmp_path, capsys, content):
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
-def test_a_pgn_whose_games_are_all_filtered_out_is_a_warning(tmp_path, capsys, games):
+def test_a_pgn_whose_games_are_all_filtered_out_fails_and_says_where_to_look(tmp_path, capsys, games):
     rc, err = _build(capsys, "--source", str(games), "--out", str(tmp_path / "out"), "--min-plies", "9999")
-    assert rc == 0 and "warning: no game was kept from" in err
+    assert rc == 1 and "warning: no game was kept from" in err
+    assert f"no game of {games} was kept; `transcend data stats {tmp_path / 'out'}` lists why" in err
+    assert read_manifest(tmp_path / "out")["counts"]["rejected"]["filtered_min_plies"] > 0
 
 
 def test_out_into_a_foreign_directory_is_refused(tmp_path, capsys, games):
