@@ -9,8 +9,8 @@ from test_train_data import build_shards, small_config
 
 from arena import MoveRequest
 from jaxformer.checkpoint import CheckpointError
-from jaxformer.eval.api import load_run, temperature_probabilities
-from jaxformer.eval.sampling import sample_index
+from jaxformer.eval.api import load_run
+from jaxformer.eval.sampling import sample_index, temperature_probabilities
 from jaxformer.train import run_training
 
 TRAINED_STEPS = 4

@@ -7,7 +7,7 @@ legal move with Stockfish `analyse` (1.0 s, multipv 256) as the mover's expected
 
 - positions are held out (one random position of each sampled validation game, the model reading the game
   from its start, as in training);
-- the policy is exact: every legal move's probability at T (jaxformer.eval.api.temperature_probabilities of
+- the policy is exact: every legal move's probability at T (jaxformer.eval.sampling.temperature_probabilities of
   ModelPlayer.move_log_probs), so a policy's expected score is sum_m p_T(m) * E[score | m], with no sampling
   noise;
 - Stockfish searches a node limit (never wall time), multipv = every legal move, from a cleared hash, one
@@ -31,8 +31,8 @@ import numpy as np
 
 from arena import EngineSpec, MoveRequest, find_stockfish
 from experiments.analyze.games import ShardGame
-from jaxformer.eval.api import temperature_probabilities
 from jaxformer.eval.model_player import ModelPlayer
+from jaxformer.eval.sampling import temperature_probabilities
 
 log = logging.getLogger(__name__)
 

@@ -42,24 +42,13 @@ from data_pipeline import Tokenizer, get_tokenizer
 from jaxformer.checkpoint import load_for_inference
 from jaxformer.config import RunConfig
 from jaxformer.eval.model_player import ModelPlayer
+from jaxformer.eval.sampling import temperature_probabilities
 from jaxformer.eval.worker import model_name
 from jaxformer.model import Transformer
 from jaxformer.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-
-def temperature_probabilities(logp: np.ndarray, temperature: float) -> np.ndarray:
-    """p_i proportional to exp(logp_i / T): the distribution `jaxformer.eval.sampling.sample_index` draws from;
-    T <= 0 is the arg-max as a one-hot vector (ties to the first index)."""
-    logp = np.asarray(logp, np.float64)
-    if temperature <= 0.0:
-        probs = np.zeros_like(logp)
-        probs[int(np.argmax(logp))] = 1.0
-        return probs
-    z = logp / temperature
-    p = np.exp(z - z.max())
-    return p / p.sum()
 
 
 @dataclasses.dataclass
