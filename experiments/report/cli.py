@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from experiments.report.markdown import protocol_rows_markdown
 from experiments.report.writer import write_report
 
 
@@ -33,14 +34,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", required=True, help="output directory for report.md, summary.json and the plots")
     p.add_argument("--step", type=int, default=None, help="evaluation step to plot; None: each run's latest")
+    p.add_argument("--compare-protocols", action="store_true",
+                   help="put the evaluation protocols of the step side by side (Elo, interval and difference from "
+                        "`fixed` per temperature) and print the tables; the section appears in report.md whenever "
+                        "a step holds results of more than one protocol")
+    p.add_argument("--n-boot", type=_positive_int, default=None,
+                   help="resamples of the protocols' joint bootstrap (default: the n_boot of the step's ratings.json)")
     return p.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer of at least 1")
+    return int(text)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        summary = write_report(args.runs, args.out, args.step)
+        summary = write_report(args.runs, args.out, args.step, compare=args.compare_protocols, n_boot=args.n_boot)
     except (FileNotFoundError, ValueError) as err:
         print(f"transcend report: error: {err}", file=sys.stderr)
         return 2
@@ -48,5 +61,21 @@ def main(argv: list[str]) -> int:
         print(run["verdict"])
         if run["fit"]["note"]:
             print(f"  {run['name']}: {run['fit']['note']}")
+    if args.compare_protocols:
+        _print_comparisons(summary["runs"])
     print(f"report: wrote {args.out}/report.md, summary.json and {', '.join(summary['figures']) or 'no figures'}")
     return 0
+
+
+def _print_comparisons(runs: list[dict]) -> None:
+    for run in runs:
+        comparison = run["protocols"]
+        if comparison is None:
+            print(f"{run['name']}: not evaluated yet: no step to compare protocols at")
+        elif len(comparison["labels"]) < 2:
+            print(f"{run['name']}: step {comparison['step']} holds results of one protocol only "
+                  f"({', '.join(comparison['labels']) or 'none'}); evaluate it with `transcend eval --run {run['path']} "
+                  "--protocol paper` (or single switches) to compare")
+        else:
+            print(f"{run['name']}, step {comparison['step']}: protocols side by side (difference: {comparison['method']})")
+            print("\n".join(protocol_rows_markdown(comparison)))

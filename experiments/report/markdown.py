@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from experiments.report.completeness import MAYBE_PARTIAL, PARTIAL
 from experiments.report.fits import DIFFERENT_FITS
+from experiments.report.protocols import INTERVAL_ENDS, JOINT_BOOTSTRAP, QUADRATURE
 
 VERDICT_RULE = ("A run transcends at a temperature when the lower end of its 95% rating interval lies above the "
                 "reference: the training cutoff, or (without a cutoff) the best expert's measured rating.")
@@ -22,6 +23,11 @@ def _ci(lo_hi: list[float | None], estimate: float | None) -> str:
     return f"[{'-inf' if lo is None else f'{lo:.0f}'}, {'inf' if hi is None else f'{hi:.0f}'}]"
 
 
+def _mode(r: dict) -> str:
+    """The sampling mode, and the evaluation protocol when it is not `fixed` (e.g. "char (paper)")."""
+    return r["mode"] if r.get("protocol", "fixed") == "fixed" else f"{r['mode']} ({r['protocol']})"
+
+
 def _yes_no(x: bool | None) -> str:
     return "-" if x is None else "yes" if x else "no"
 
@@ -33,6 +39,8 @@ def render_markdown(runs: list[dict], figures: list[str]) -> str:
     lines += _fits_markdown(runs)
     lines += _ratings_markdown(runs)
     lines += _opponents_markdown(runs)
+    for run in runs:
+        lines += protocols_markdown(run)
     for run in runs:
         lines += _population_markdown(run)
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
@@ -93,7 +101,7 @@ def _ratings_markdown(runs: list[dict]) -> list[str]:
             for r in sorted(rows, key=lambda r: r["temperature"]):
                 games = _games_cell(r)
                 wdl = f"{_num(r['wins'])} / {_num(r['draws'])} / {_num(r['losses'])}"
-                lines.append(f"| {run['name']} | {step} | {r['temperature']:g} | {r['mode']} | {games} | {wdl} | "
+                lines.append(f"| {run['name']} | {step} | {r['temperature']:g} | {_mode(r)} | {games} | {wdl} | "
                              f"{_num(r['score'], '.3f')} | {_num(r['elo'])} | {_ci(r['elo_ci95'], r['elo'])} | "
                              f"{_num(r['margin'], '+.0f')} | {_yes_no(r['transcended'])} |")
     return lines
@@ -118,7 +126,7 @@ def _opponents_markdown(runs: list[dict]) -> list[str]:
         for r in run["results"]:
             for o in r["opponents"]:
                 listed += 1
-                lines.append(f"| {run['name']} | {run['eval_step']} | {r['temperature']:g} | {r['mode']} | {o['name']} | "
+                lines.append(f"| {run['name']} | {run['eval_step']} | {r['temperature']:g} | {_mode(r)} | {o['name']} | "
                              f"{_num(o['rating'])} | {o['games']} | {o['wins']} / {o['draws']} / {o['losses']} | "
                              f"{_num(o['score'], '.3f')} | {_num(o['adjudicated'], 'd')} | "
                              f"{_num(o['illegal_attempts'], 'd')} | {o['status']} |")
@@ -143,3 +151,83 @@ def _population_markdown(run: dict) -> list[str]:
         lines.append(f"| {e['name']}{best} | {e['engine']} | {e['bias']} | {e['epsilon']:g} | {_num(e['rating'])} | "
                      f"{_ci(e['rating_ci95'] or [None, None], e['rating'])} | {e['games']} | {_num(e['score'], '.3f')} |")
     return lines
+
+
+PROTOCOLS_TEXT = (
+    "The same checkpoint evaluated under several protocols (`transcend eval --protocol paper|fixed`, or one of the "
+    "paper's items at a time): per temperature, each protocol's Elo with its 95% interval (from ratings.json) and "
+    "its difference from the `fixed` row with a 95% interval of the difference, so each row shows how far its "
+    "switches moved the rating. \"switches\" are those it sets otherwise than the `fixed` row; a protocol one "
+    "switch away is named by it (\"only --cap-result draw\"). Under `--movetime` the engines search by time yet keep the "
+    "anchor ratings measured at their node limits, as the paper's evaluation did; that is part of what the row shows.")
+DIFF_METHODS = {
+    JOINT_BOOTSTRAP: "joint bootstrap: every resample draws each protocol's games anew, independently, and the ladder's "
+                     "games once for all protocols, so the rungs' uncertainty, common to both ratings, cancels",
+    QUADRATURE: "the two intervals' half-widths in quadrature, as if independent (no game records here): wider than a "
+                "joint bootstrap, since the rungs' uncertainty is counted twice",
+    INTERVAL_ENDS: "a one-sided rating (won or lost every game): the difference is bounded by the interval ends only",
+}
+
+
+def _diff_cell(r: dict) -> str:
+    lo, hi = r["diff_ci95"]
+    if r["diff"] is not None:
+        return f"{r['diff']:+.0f}"
+    if r["diff_method"] == INTERVAL_ENDS:
+        return f"at most {hi:+.0f}" if lo is None and hi is not None else \
+            f"at least {lo:+.0f}" if hi is None and lo is not None else "-"
+    return "-"
+
+
+def _diff_ci_cell(r: dict) -> str:
+    lo, hi = r["diff_ci95"]
+    if lo is None and hi is None:
+        return "-"
+    return f"[{'-inf' if lo is None else f'{lo:+.0f}'}, {'inf' if hi is None else f'{hi:+.0f}'}]"
+
+
+def _elo_cell(r: dict) -> str:
+    if r["elo"] is None:
+        return "-"
+    bound = {"upper": "at most ", "lower": "at least "}.get(r["elo_bound"] or "", "")
+    outside = f" ({r['outside_ladder']} every rung: extrapolated)" if r.get("outside_ladder") else ""
+    return f"{bound}{r['elo']:.0f}{outside}"
+
+
+def _glicko_cell(r: dict) -> str:
+    if r["glicko2"] is None:
+        return "-"
+    return f"{r['glicko2']:.0f} (RD {r['glicko2_rd']:.0f}, {r['glicko2_method'] or '-'})"
+
+
+def protocol_rows_markdown(comparison: dict) -> list[str]:
+    """The comparison's tables, one per temperature (also what `transcend report --compare-protocols` prints)."""
+    lines = []
+    for table in comparison["tables"]:
+        lines += ["", f"T={table['temperature']:g}", "",
+                  "| protocol | switches vs fixed | mode | games | W / D / L | score | Elo | 95% interval | "
+                  "vs fixed | 95% interval of the difference | Glicko-2 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in table["rows"]:
+            switches = "(baseline)" if r["baseline"] else ", ".join(f"`{s}`" for s in r["switches"]) or "none"
+            wdl = f"{_num(r['wins'])} / {_num(r['draws'])} / {_num(r['losses'])}"
+            lines.append(f"| {r['name']} | {switches} | {r['mode']} | {r['games']} | {wdl} | {_num(r['score'], '.3f')} | "
+                         f"{_elo_cell(r)} | {_ci(r['elo_ci95'], r['elo'])} | {_diff_cell(r)} | {_diff_ci_cell(r)} | "
+                         f"{_glicko_cell(r)} |")
+        notes = [f"{r['name']}: {r['diff_note']}" for r in table["rows"] if r["diff_note"]]
+        lines += [""] + [f"- {n}" for n in notes] if notes else []
+    return lines
+
+
+def protocols_markdown(run: dict) -> list[str]:
+    comparison = run.get("protocols")
+    if comparison is None:
+        return []
+    lines = ["", f"## Protocols side by side: {run['name']}, step {comparison['step']}", "", PROTOCOLS_TEXT]
+    if len(comparison["labels"]) < 2:
+        only = comparison["labels"][0] if comparison["labels"] else "none"
+        return lines + ["", f"Step {comparison['step']} holds results of one protocol only ({only}): evaluate it again "
+                            "with `transcend eval --protocol paper` (or single switches) to compare."]
+    methods = sorted({r["diff_method"] for t in comparison["tables"] for r in t["rows"] if r["diff_method"]})
+    lines += ["", f"Intervals of the differences: {comparison['method']}; used here:"]
+    lines += [f"- {m}: {DIFF_METHODS[m]}." for m in methods]
+    return lines + protocol_rows_markdown(comparison)

@@ -28,6 +28,9 @@ HATCHES = ("", "//", "\\\\", "..", "xx", "--")  # bands that overlap stay apart 
 RATING_VS_TEMPERATURE = "rating_vs_temperature.png"
 MARGIN_VS_SIZE = "margin_vs_size.png"
 LOSS_CURVES = "loss_curves.png"
+PROTOCOL_DODGE = 0.12  # the protocols of one temperature side by side, this far apart on the categorical axis
+BAND_HALF_WIDTH = 0.04
+ONE_SIDED_ELO = 150.0  # the length of the arrow that marks a one-sided bound
 
 
 def draw_figures(summaries: list[dict], runs: list[RunData], out: pathlib.Path) -> list[str]:
@@ -44,7 +47,18 @@ def draw_figures(summaries: list[dict], runs: list[RunData], out: pathlib.Path) 
     if any(r.train or r.val for r in runs):
         loss_curves(runs, out / LOSS_CURVES)
         figures.append(LOSS_CURVES)
+    for i, s in enumerate(summaries):
+        comparison = s.get("protocols")
+        if comparison is not None and len(comparison["labels"]) > 1:
+            name = protocols_figure_name(i)
+            _write(protocols_figure(s["name"], comparison), out / name)
+            figures.append(name)
     return figures
+
+
+def protocols_figure_name(index: int) -> str:
+    """The protocol figure of the report's run number `index` (the first run's is protocols.png)."""
+    return "protocols.png" if index == 0 else f"protocols_{index}.png"
 
 
 def _rated(rows: list[dict]) -> list[dict]:
@@ -211,3 +225,56 @@ def loss_curves(runs: list[RunData], path: pathlib.Path) -> None:
     ax.set_ylabel("cross-entropy (nats per character)")
     ax.set_title("Training and validation loss")
     _save(fig, ax, path)
+
+
+def _interval_marks(ax: Axes, x: float, value: float, lo: float | None, hi: float | None, color: str,
+                    label: str | None) -> None:
+    """A point with its 95% interval as a band and an error bar; an open end (a one-sided bound) is a dashed
+    line ONE_SIDED_ELO long that ends in an arrow head pointing the open way."""
+    ax.fill_between([x - BAND_HALF_WIDTH, x + BAND_HALF_WIDTH], [_or(lo, value)] * 2, [_or(hi, value)] * 2,
+                    color=color, alpha=0.25, linewidth=0)
+    ax.errorbar([x], [value], yerr=[[value - _or(lo, value)], [_or(hi, value) - value]], fmt="o", color=color,
+                capsize=4, label=label)
+    for open_end, sign, head in ((lo is None, -1, "v"), (hi is None, 1, "^")):
+        if open_end:
+            tip = value + sign * ONE_SIDED_ELO
+            ax.plot([x, x], [value, tip], linestyle="--", color=color)
+            ax.plot([x], [tip], marker=head, color=color)
+
+
+def protocols_figure(run_name: str, comparison: dict) -> Figure:
+    """Elo by protocol at each temperature with 95% bands (top), and each protocol's difference from `fixed` with
+    the difference's 95% interval (bottom): how far each of the paper's items moved the rating. A one-sided
+    rating or difference (a protocol that won or lost every game) is its bound with an arrow."""
+    fig = Figure(figsize=(8, 7))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    names = sorted({r["name"] for t in comparison["tables"] for r in t["rows"]},
+                   key=lambda n: (n != "fixed", n))
+    offsets = {n: (k - (len(names) - 1) / 2) * PROTOCOL_DODGE for k, n in enumerate(names)}
+    labelled: set[tuple[int, str]] = set()
+    for i, table in enumerate(comparison["tables"]):
+        for r in table["rows"]:
+            color, x = f"C{names.index(r['name'])}", i + offsets[r["name"]]
+            if r["elo"] is not None:
+                first = (0, r["name"]) not in labelled
+                labelled.add((0, r["name"]))
+                legend = f"{r['name']} (n={r['games']})" if first else None
+                _interval_marks(top, x, r["elo"], r["elo_ci95"][0], r["elo_ci95"][1], color, legend)
+            lo, hi = r["diff_ci95"]
+            value = r["diff"] if r["diff"] is not None else lo if lo is not None else hi  # a bound: its one end
+            if value is not None:
+                first = (1, r["name"]) not in labelled
+                labelled.add((1, r["name"]))
+                _interval_marks(bottom, x, value, lo, hi, color, r["name"] if first else None)
+    bottom.axhline(0.0, color="black", linewidth=1)
+    bottom.set_xlim(-0.5, len(comparison["tables"]) - 0.5)
+    bottom.set_xticks(range(len(comparison["tables"])), [f"T={t['temperature']:g}" for t in comparison["tables"]])
+    top.set_ylabel("Elo (95% interval)")
+    bottom.set_ylabel("difference from fixed (Elo, 95%)")
+    top.set_title(f"{run_name}, step {comparison['step']}: the rating under each evaluation protocol")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig

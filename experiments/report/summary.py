@@ -52,7 +52,8 @@ def result_row(result: dict, reference: float | None, anchors: dict[str, float] 
     margin = result["margin"] if "margin" in result else _minus(result["elo"], reference)
     margin_ci = result.get("margin_ci95") or [_minus(c, reference) for c in ci]
     return {
-        "temperature": result["temperature"], "mode": result.get("mode", "move"), "games": result["games"],
+        "temperature": result["temperature"], "mode": result.get("mode", "move"),
+        "protocol": (result.get("protocol") or {}).get("label", "fixed"), "games": result["games"],
         "unrated_games": result.get("unrated_games", 0),
         "wins": result.get("wins"), "draws": result.get("draws"), "losses": result.get("losses"),
         "score": result.get("score"), "elo": result["elo"], "elo_ci95": ci,
@@ -64,10 +65,12 @@ def result_row(result: dict, reference: float | None, anchors: dict[str, float] 
 
 
 def step_rows(ratings: dict) -> list[dict]:
-    """Every result of one ratings.json, sorted by temperature and mode, each marked complete or partial."""
+    """Every result of one ratings.json, sorted by temperature, mode and protocol, each marked complete or partial
+    (among the results of its own protocol: only the protocol evaluated last records its plan)."""
     rows = sorted((result_row(r, ratings.get("reference_rating"), ratings.get("anchors")) for r in ratings["results"]),
-                  key=lambda r: (r["temperature"], r["mode"]))
-    mark_completeness(rows)
+                  key=lambda r: (r["temperature"], r["mode"], r["protocol"] != "fixed", r["protocol"]))
+    for label in {r["protocol"] for r in rows}:
+        mark_completeness([r for r in rows if r["protocol"] == label])
     return rows
 
 

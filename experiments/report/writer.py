@@ -7,14 +7,20 @@ import pathlib
 from experiments.report.load import load_run
 from experiments.report.markdown import render_markdown
 from experiments.report.plots import draw_figures
+from experiments.report.protocols import compare_protocols, protocol_labels
 from experiments.report.summary import summarize_run
 from safeio import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 
-def write_report(run_dirs: list[str], out: str | pathlib.Path, step: int | None = None) -> dict:
-    """Writes OUT/report.md, OUT/summary.json and the figures; returns the summary (summary.json's content)."""
+def write_report(run_dirs: list[str], out: str | pathlib.Path, step: int | None = None, *,
+                 compare: bool = False, n_boot: int | None = None) -> dict:
+    """Writes OUT/report.md, OUT/summary.json and the figures; returns the summary (summary.json's content).
+
+    Each run's "protocols" is the protocol comparison of its reported step (experiments.report.protocols) when
+    that step holds results of more than one protocol, or `compare` asks for it; else None. `n_boot`: the
+    comparison's resamples (default: ratings.json's)."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs = [load_run(d) for d in run_dirs]
@@ -23,6 +29,10 @@ def write_report(run_dirs: list[str], out: str | pathlib.Path, step: int | None 
         for r in runs:
             r.name = str(r.path)
     summaries = [summarize_run(r, step) for r in runs]
+    for run, s in zip(runs, summaries):
+        evaluated = s["eval_step"] is not None and s["eval_step"] in run.evals
+        several = evaluated and len(protocol_labels(run.evals[s["eval_step"]])) > 1
+        s["protocols"] = compare_protocols(run, s["eval_step"], n_boot) if evaluated and (compare or several) else None
     figures = draw_figures(summaries, runs, out)
     summary = {"runs": summaries, "figures": figures}
     write_json_atomic(out / "summary.json", summary)
