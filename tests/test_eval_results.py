@@ -158,3 +158,14 @@ def test_a_rating_outside_the_tables_range_is_flagged(wins):
     assert entry["outside_ladder"] == ("above" if wins else "below")
     assert entry["elo"] > 2148 if wins else entry["elo"] < 1554
     assert describe_rating(entry).endswith(f"({entry['outside_ladder']} every rung of the anchor table: extrapolated)")
+
+
+def test_a_diverged_one_period_glicko_is_not_reported():
+    from jaxformer.eval.results import _glicko
+
+    # 0 W / 10 D / 30 L against a rung near 0 Elo: one Glicko-2 period from 1500 diverges (rating -721292)
+    far = [{"white": "m", "black": "a", "white_score": 0.5 if i < 10 else 0.0, "round": i} for i in range(40)]
+    assert _glicko(far, "m", {"a": 29.0}, "one-period", False) is None
+    near = [{"white": "m", "black": "a", "white_score": float(i % 2), "round": i} for i in range(40)]
+    g = _glicko(near, "m", {"a": 1554.0}, "one-period", False)
+    assert g["rating"] == pytest.approx(1553.5, abs=0.1) and g["volatility"] < 0.07

@@ -99,6 +99,11 @@ def _paper_order(records: list[dict], model_name: str, anchors: dict[str, float]
             for opp, games in sorted(by_opp.items(), key=lambda kv: (anchors[kv[0]], kv[0]))}
 
 
+# Glicko-2 volatilities stay near the 0.06 start for any credible record; far above it the one period has diverged
+# (e.g. 0 W / 10 D / 30 L against rungs near 0 Elo from the 1500 start gave -380745).
+GLICKO_VOLATILITY_MAX = 1.0
+
+
 def _glicko(records: list[dict], model_name: str, anchors: dict[str, float], mode: str, one_sided: bool) -> dict | None:
     """The result's "glicko2" object: one period over all games (null for a one-sided record), or the paper's
     one period per game, for each opponent from a fresh start (as the paper reported it) and over all games."""
@@ -106,7 +111,14 @@ def _glicko(records: list[dict], model_name: str, anchors: dict[str, float], mod
         return {"rating": round(rating, 1), "rd": round(rd, 1), "volatility": round(vol, 6)}
 
     if mode == "one-period":
-        return None if one_sided else {"method": mode, **fmt(*glicko2_vs_anchors(model_name, _games(records), anchors))}
+        if one_sided:
+            return None
+        rating, rd, vol = glicko2_vs_anchors(model_name, _games(records), anchors)
+        if vol > GLICKO_VOLATILITY_MAX:  # the record is too far from the 1500 start for one period: no rating to show
+            log.warning("one-period Glicko-2 of %s diverged (volatility %.3g, rating %.0f): not reported; the "
+                        "Bradley-Terry rating is the headline", model_name, vol, rating)
+            return None
+        return {"method": mode, **fmt(rating, rd, vol)}
     ordered = _paper_order(records, model_name, anchors)
     every = [g for games in ordered.values() for g in _games(games)]
     return {"method": mode, **fmt(*glicko2_per_game(model_name, every, anchors)),
