@@ -69,11 +69,12 @@ def record_to_pgn(record: dict) -> str:
         h["Mode"] = record["mode"]
     if record.get("protocol"):
         h["Protocol"] = record["protocol"]["label"]
-        h["ProtocolSettings"] = ",".join(f"{k}={v}" for k, v in record["protocol"].items() if k != "label")
+        # sorted: games.jsonl stores keys sorted, so the PGN rebuilt from it must not depend on insertion order
+        h["ProtocolSettings"] = ",".join(f"{k}={v}" for k, v in sorted(record["protocol"].items()) if k != "label")
     for colour in ("white", "black"):
         info = record["players"][colour]
         tag = colour.capitalize()
-        h[f"{tag}Settings"] = ",".join(f"{k}={v}" for k, v in info["settings"].items())
+        h[f"{tag}Settings"] = ",".join(f"{k}={v}" for k, v in sorted(info["settings"].items()))
         if info.get("version"):
             h[f"{tag}Version"] = info["version"]
         if info.get("illegal_attempts"):

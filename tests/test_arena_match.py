@@ -176,3 +176,22 @@ def test_the_planned_temperature_reaches_the_player_unchanged_and_none_stays_non
     runner.run([PlannedGame("hot", 1, "m", "r", temperature=0.3), PlannedGame("none", 2, "r", "m")])
     assert sorted(set(player.seen), key=str) == [0.3, None] and len(player.seen) == 6
     assert {r["game_id"]: r["temperature"] for r in records} == {"hot": 0.3, "none": None}
+
+
+class _UnsortedSettings(RandomMover):
+    def settings(self) -> dict:
+        return {"kind": "random", "zeta": 1, "alpha": 2}  # not in sorted order, as a dict built in code can be
+
+
+def test_reopening_a_store_does_not_rebuild_a_pgn_written_from_unsorted_dicts(tmp_path, caplog):
+    store = GameStore(tmp_path)
+    protocol = {"name": "paper", "label": "paper", "max_plies": 12, "cap_result": "draw"}  # insertion order
+    runner = MatchRunner({"a": _UnsortedSettings(), "b": RandomMover()}, None, store.append, max_plies=12,
+                         cap_result="draw", meta={"protocol": protocol})
+    runner.run([PlannedGame("g0", 1, "a", "b"), PlannedGame("g1", 2, "b", "a")])
+    written = (tmp_path / "games.pgn").read_text()
+    caplog.clear()
+    GameStore(tmp_path)  # games.jsonl stores the keys sorted; the PGN rebuilt from it must be the same text
+    assert (tmp_path / "games.pgn").read_text() == written
+    assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]
+    assert "ProtocolSettings" in written and "alpha=2,kind=random,zeta=1" in written
