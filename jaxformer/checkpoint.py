@@ -1,19 +1,32 @@
 """Orbax checkpoints of a run: params, optimizer state, step, RNG and the Grain iterator, saved together
 with a digest of each.
 
-Layout: `RUN/checkpoints/<step>/{params,train_state,data,digest}`. `params` is its own item so evaluation can
-restore the weights alone. Orbax writes into a temporary directory and renames it when complete, so a
-numeric step directory with its metadata file is a finished checkpoint, digest included; restores go through
-explicit abstract targets (shape, dtype, sharding), which lets a checkpoint saved on one mesh load onto another.
-Every restore is compared with the digest (jaxformer/digest.py): a step damaged on disk is reported (which
-array), never used; training renames it aside and takes the previous step. Steps written before digests
-existed load unverified, with a warning.
+Layout: `RUN/checkpoints/<step>/{params,train_state,data,digest}` and `<step>/files.sha256.json`. `params` is its
+own item so evaluation can restore the weights alone. Orbax writes into a temporary directory and renames it when
+complete, so a numeric step directory with its metadata file is a finished checkpoint, digest included; restores
+go through explicit abstract targets (shape, dtype, sharding), which lets a checkpoint saved on one mesh load onto
+another.
+
+Two checks (jaxformer/digest.py), so a step damaged on disk is reported (which file or array), never used;
+training renames it aside and takes the previous step:
+- before Orbax reads a step, its files are compared with the file manifest (size and sha256 of every file)
+  written once the step was final: a cut, missing or changed file is found without Orbax, whose failed reads
+  would leave pending work that prints tracebacks at exit. Steps without one (written before file manifests, or
+  by a run killed between the final rename and the manifest) go straight to Orbax, as before.
+- every restore is compared with the digest of its arrays and iterator state. Steps written before digests
+  existed load unverified, with a warning.
+Orbax restores run with event loops that let their unfinished reads end before closing (`_reads_drained`), so a
+restore that fails on a step without a file manifest leaves nothing behind either.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import pathlib
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import grain
@@ -24,9 +37,19 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from jaxformer.config import CheckpointConfig, RunConfig
-from jaxformer.digest import Digests, mismatches, state_digest, tree_digests
+from jaxformer.digest import (
+    Digests,
+    FileDigests,
+    dir_digests,
+    file_problems,
+    mismatches,
+    relative_files,
+    state_digest,
+    tree_digests,
+)
 from jaxformer.finite import NonFiniteError, all_finite
 from jaxformer.rundir import RunDir
+from safeio import write_json_atomic
 
 if TYPE_CHECKING:
     from jaxformer.model import Transformer
@@ -36,6 +59,9 @@ log = logging.getLogger(__name__)
 _FINISHED_MARKER = "_CHECKPOINT_METADATA"
 DIGEST_ITEM = "digest"
 DIGEST_FORMAT = 1
+FILE_MANIFEST = "files.sha256.json"  # inside the step directory: retention and set-aside take it with the step
+FILE_MANIFEST_FORMAT = 1
+INFERENCE_ITEMS = ("params", DIGEST_ITEM)  # what load_for_inference reads (and so verifies)
 
 
 class CheckpointError(RuntimeError):
@@ -91,20 +117,104 @@ def verify_tree(step: int, item: str, expected: Digests | None, restored: Any) -
                               f"from the digest written with them ({shown})")
 
 
+def write_file_manifest(step_dir: pathlib.Path) -> None:
+    """Record the size and sha256 of every file of a finished step, atomically, inside the step directory."""
+    files = dir_digests(step_dir, skip=(FILE_MANIFEST,))
+    write_json_atomic(step_dir / FILE_MANIFEST, {"format": FILE_MANIFEST_FORMAT, "files": files}, indent=None)
+
+
+def _read_file_manifest(step_dir: pathlib.Path) -> FileDigests | None:
+    path = step_dir / FILE_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_bytes())
+        files = manifest["files"]
+        if manifest["format"] != FILE_MANIFEST_FORMAT or not all(
+                isinstance(d, dict) and isinstance(d.get("bytes"), int) and isinstance(d.get("sha256"), str)
+                for d in files.values()):
+            raise ValueError("not a format-1 manifest")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"checkpoint step {step_dir.name} is damaged: its file manifest {path.name} is unreadable "
+                              f"({type(e).__name__}: {str(e)[:100]})") from e
+    return files
+
+
+def verify_files(step_dir: pathlib.Path, items: tuple[str, ...] | None = None) -> None:
+    """Compare the files of a step (of its `items` only, when given) with its file manifest, before anything reads
+    them: CheckpointError naming the files that are missing, cut, changed or were not written with the step. A step
+    without a manifest passes (nothing to compare with): Orbax and the digests are its only checks."""
+    expected = _read_file_manifest(step_dir)
+    if expected is None:
+        return
+
+    def checked(rel: str) -> bool:
+        return items is None or rel.split("/", 1)[0] in items
+
+    present = [rel for rel in relative_files(step_dir) if not rel.startswith(FILE_MANIFEST) and checked(rel)]
+    bad = file_problems(step_dir, {rel: d for rel, d in expected.items() if checked(rel)}, present)
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(f"checkpoint step {step_dir.name} in {step_dir.parent} is unreadable: {len(bad)} file(s) "
+                              f"differ from the file manifest written with them: {shown}")
+
+
 def _unverified(step: int, root: pathlib.Path) -> None:
     log.warning("checkpoint step %d in %s has no digest (written before digests existed): loaded unverified", step, root)
+
+
+# ---------------------------------------------------------------------------------------------- reads
+
+class _DrainingEventLoop(asyncio.SelectorEventLoop):
+    """An event loop that, before it closes, lets every task it ran end and collects each one's outcome. Orbax runs a
+    restore in a fresh loop and closes it as soon as one read fails; the reads still in flight then finish against
+    the closed loop, and those that failed unobserved, print 'Event loop is closed', 'Exception ignored' and 'Task
+    exception was never retrieved' tracebacks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tasks: list[asyncio.Task[Any]] = []  # a loop lives for one restore: the list goes with it
+
+    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = super().create_task(coro, **kwargs)
+        self._tasks.append(task)
+        return task
+
+    def close(self) -> None:
+        if self._tasks and not self.is_closed() and not self.is_running():
+            # local file reads: each ends, with data or an error, which gather retrieves (so none is reported)
+            self.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
+            self._tasks.clear()
+        super().close()
+
+
+class _DrainingPolicy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return _DrainingEventLoop()
+
+
+@contextlib.contextmanager
+def _reads_drained() -> Iterator[None]:
+    """Event loops made meanwhile (Orbax makes one per restore) drain their tasks before closing."""
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(_DrainingPolicy())
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(previous)
 
 
 # ---------------------------------------------------------------------------------------------- inference
 
 def _restore_params(step_dir: pathlib.Path, target: Any) -> Any:
-    with ocp.StandardCheckpointer() as ckptr:
+    with _reads_drained(), ocp.StandardCheckpointer() as ckptr:
         return ckptr.restore(step_dir / "params", target)
 
 
 def _load_verified_params(root: pathlib.Path, step: int, target: Any) -> Any:
     """Params of one step, checked against their digest (the optimizer state is neither read nor checked)."""
     step_dir = root / str(step)
+    verify_files(step_dir, INFERENCE_ITEMS)
     digest = read_digest(step_dir)
     try:
         params = _restore_params(step_dir, target)
@@ -159,8 +269,11 @@ def load_for_inference(run_dir: str | pathlib.Path, step: int | None = None) -> 
 
 
 class RunCheckpointer:
-    """Training-side checkpoints: async saves with digests, retention (keep last K + every M-th), resume with
-    fallback past unreadable or damaged steps."""
+    """Training-side checkpoints: async saves with digests and file manifests, retention (keep last K + every
+    M-th), resume with fallback past unreadable or damaged steps.
+
+    A step's file manifest is written once Orbax has renamed the step into place: at once for a synchronous save,
+    else at the next save (which waits for this one, as Orbax's own save does), `wait()` or `close()`."""
 
     def __init__(self, run_dir: str | pathlib.Path, cfg: CheckpointConfig):
         self.root = checkpoint_dir(run_dir)
@@ -168,6 +281,8 @@ class RunCheckpointer:
             max_to_keep=cfg.keep_last, keep_period=cfg.keep_every,
             enable_async_checkpointing=cfg.async_save, create=True)
         self.manager = ocp.CheckpointManager(self.root.absolute(), options=options)
+        self._async = cfg.async_save
+        self._unsealed: list[int] = []  # saved by this process, no file manifest yet
 
     def save(self, step: int, params: Any, opt_state: Any, rng: jax.Array, data_iter: Any) -> None:
         """Save a step with its digest. A state holding NaN/inf is refused (NonFiniteError) before anything is
@@ -184,7 +299,28 @@ class RunCheckpointer:
                      DIGEST_ITEM: ocp.args.JsonSave(digest)}
             if data_iter is not None:
                 items["data"] = grain.checkpoint.CheckpointSave(data_iter)
+            self._seal()
             self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+        self._unsealed.append(step)
+        if not self._async:
+            self._seal()
+
+    def _seal(self) -> None:
+        """Wait for the pending save, then write the file manifest of each step saved since the last seal."""
+        self.manager.wait_until_finished()
+        steps, self._unsealed = self._unsealed, []
+        if jax.process_index() != 0:
+            return
+        for step in steps:
+            step_dir = self.root / str(step)
+            if not (step_dir / _FINISHED_MARKER).is_file():
+                log.warning("checkpoint step %d did not finish writing (see Orbax's error above); no file manifest", step)
+                continue
+            try:
+                write_file_manifest(step_dir)
+            except OSError as e:
+                log.warning("could not write the file manifest of checkpoint step %d (%s); it will be read without "
+                            "checking its files first", step, e)
 
     def restore_latest(self, abstract_params: Any, abstract_opt_state: Any, rng_template: jax.Array,
                        data_iter: Any) -> tuple[int, Any, Any, jax.Array] | None:
@@ -214,14 +350,17 @@ class RunCheckpointer:
         return None
 
     def _restore_verified(self, step: int, abstract_params: Any, target_state: Any, data_iter: Any) -> tuple[Any, Any]:
-        """One step's params and train state (and the iterator's position), each checked against the digest."""
+        """One step's files checked against its file manifest, then its params and train state (and the iterator's
+        position), each checked against the digest."""
+        verify_files(self.root / str(step))
         digest = read_digest(self.root / str(step))
         with jax.transfer_guard("allow"):
             items = {"params": ocp.args.StandardRestore(abstract_params),
                      "train_state": ocp.args.StandardRestore(target_state)}
             if data_iter is not None:
                 items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
-            out = self.manager.restore(step, args=ocp.args.Composite(**items))
+            with _reads_drained():
+                out = self.manager.restore(step, args=ocp.args.Composite(**items))
             if digest is None:
                 _unverified(step, self.root)
                 return out.params, out.train_state
@@ -241,9 +380,9 @@ class RunCheckpointer:
         self.manager.reload()
 
     def wait(self) -> None:
-        """Block until the pending async save is complete on disk."""
-        self.manager.wait_until_finished()
+        """Block until the pending async save is complete on disk, with its file manifest."""
+        self._seal()
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
+        self._seal()
         self.manager.close()
