@@ -18,15 +18,20 @@ import dataclasses
 import os
 import pathlib
 
-CONFIG = "config.json"
-LOCK = ".lock"
-CHECKPOINTS = "checkpoints"
-METRICS = "metrics.jsonl"
-TENSORBOARD = "tb"
 EVAL = "eval"
 RATINGS = "ratings.json"
 GAMES_STEM = "games"
 WORKER_LOG = "worker.log"
+
+
+class _Under:
+    """A RunDir attribute naming one fixed entry of the run directory: `RunDir(r).config` is r/config.json."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, run: RunDir, owner: type[RunDir]) -> pathlib.Path:
+        return run.root / self.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,28 +40,14 @@ class RunDir:
 
     root: pathlib.Path
 
+    config = _Under("config.json")
+    lock = _Under(".lock")
+    checkpoints = _Under("checkpoints")
+    metrics = _Under("metrics.jsonl")
+    tensorboard = _Under("tb")
+
     def __init__(self, root: str | os.PathLike):
         object.__setattr__(self, "root", pathlib.Path(root))
-
-    @property
-    def config(self) -> pathlib.Path:
-        return self.root / CONFIG
-
-    @property
-    def lock(self) -> pathlib.Path:
-        return self.root / LOCK
-
-    @property
-    def checkpoints(self) -> pathlib.Path:
-        return self.root / CHECKPOINTS
-
-    @property
-    def metrics(self) -> pathlib.Path:
-        return self.root / METRICS
-
-    @property
-    def tensorboard(self) -> pathlib.Path:
-        return self.root / TENSORBOARD
 
     def eval_root(self, out: str | os.PathLike | None = None) -> pathlib.Path:
         """Where evaluations go: RUN/eval, or `out` when the caller redirects them."""

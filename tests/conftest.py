@@ -1,4 +1,4 @@
-"""Shared test setup: 8 fake CPU devices for sharding tests, and fixtures for the real data and engine."""
+"""Shared test setup: 8 fake CPU devices for sharding tests, and fixtures for the real data, shards and engine."""
 import os
 
 # Must happen before JAX is imported anywhere in the test process.
@@ -29,3 +29,11 @@ def stockfish_path() -> str:
     if path is None:
         pytest.fail("Stockfish not found: install Debian's package `stockfish` (make test does this)")
     return path
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> str:
+    """Real shards of random games for the training tests (test_train_data.build_shards), built once per module."""
+    from test_train_data import build_shards  # imports JAX: only for the tests that ask for shards
+
+    return build_shards(tmp_path_factory.mktemp("shards"))

@@ -6,45 +6,28 @@ import pathlib
 import random
 
 import chess
-import jax
 import numpy as np
 import pytest
-from data_fixtures import pgn
-from flax import nnx
+from data_fixtures import built, pgn
+from run_fixtures import save_untrained_run
 
-from data_pipeline import build as build_mod
 from experiments.analyze import advantage, diversity
 from experiments.analyze.games import ShardGame, parse_transcript, read_games
 from experiments.cli import main as transcend
-from jaxformer.checkpoint import RunCheckpointer
-from jaxformer.config import CheckpointConfig, DataConfig, ModelConfig, RunConfig
 from jaxformer.eval.api import load_run
-from jaxformer.model import Transformer
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> pathlib.Path:
-    """An untrained tiny model saved as a real checkpoint (as tests/test_eval_worker.py makes one)."""
-    run = tmp_path_factory.mktemp("analyze") / "run"
-    cfg = RunConfig(name="analyzetest", model=ModelConfig(n_layer=1, n_head=2, d_model=32, max_len=128, init_std=0.3),
-                    data=DataConfig(cutoff=None, seq_len=128), checkpoint=CheckpointConfig(async_save=False))
-    run.mkdir(parents=True)
-    (run / "config.json").write_text(cfg.to_json())
-    params = nnx.to_pure_dict(nnx.state(Transformer(cfg.model, rngs=nnx.Rngs(0)), nnx.Param))
-    ckpt = RunCheckpointer(run, cfg.checkpoint)
-    ckpt.save(3, params, {"mu": np.zeros(2, np.float32)}, jax.random.key(0), None)
-    ckpt.close()
-    return run
+    """An untrained tiny model saved as a real checkpoint at step 3."""
+    return save_untrained_run(tmp_path_factory.mktemp("analyze") / "run", "analyzetest", cutoff=None, steps=(3,))
 
 
 @pytest.fixture(scope="module")
 def random_shards(tmp_path_factory) -> str:
     """Random legal games at random ratings, half of them held out for validation."""
-    tmp = tmp_path_factory.mktemp("random-shards")
-    text, _ = pgn.random_pgn(60, seed=5, max_plies=14)
-    (tmp / "in.pgn").write_text(text)
-    build_mod.build(build_mod.BuildConfig(sources=(str(tmp / "in.pgn"),), out_dir=str(tmp / "data"), val_fraction=0.5))
-    return str(tmp / "data")
+    data_dir, _ = built.random_shards(tmp_path_factory.mktemp("random-shards"), 60, seed=5, max_plies=14, val_fraction=0.5)
+    return data_dir
 
 
 def _build(tmp: pathlib.Path, games: list[tuple[str, int, int]]) -> str:
@@ -53,9 +36,7 @@ def _build(tmp: pathlib.Path, games: list[tuple[str, int, int]]) -> str:
     text = "".join(pgn.game_text(pgn.lichess_headers(rng, white, black, "1/2-1/2", site_id=f"{i:08d}"),
                                  pgn.lichess_movetext(moves.split(), "1/2-1/2", clocks=False))
                    for i, (moves, white, black) in enumerate(games))
-    (tmp / "in.pgn").write_text(text)
-    build_mod.build(build_mod.BuildConfig(sources=(str(tmp / "in.pgn"),), out_dir=str(tmp / "data"), val_fraction=0.0))
-    return str(tmp / "data")
+    return built.build_pgn(tmp, text, val_fraction=0.0)
 
 
 def _h(*counts: int) -> float:

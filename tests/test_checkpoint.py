@@ -5,7 +5,7 @@ import shutil
 import jax
 import numpy as np
 import pytest
-from test_train_data import build_shards, small_config
+from test_train_data import small_config
 
 from jaxformer.checkpoint import (
     CheckpointError,
@@ -15,11 +15,6 @@ from jaxformer.checkpoint import (
 from jaxformer.metrics import read_metrics
 from jaxformer.model import Transformer
 from jaxformer.train import run_training
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> str:
-    return build_shards(tmp_path_factory.mktemp("ckpt"))
 
 
 def leaves(model: Transformer) -> list[np.ndarray]:

@@ -6,26 +6,15 @@ import re
 
 import pytest
 import zstandard
-from array_record.python import array_record_module
 from data_fixtures import pgn
+from data_fixtures.built import kept_transcripts
 
 from data_pipeline import build as build_mod
-from data_pipeline import cli, control, get_tokenizer, read_manifest, shards, zst
+from data_pipeline import cli, control, read_manifest, shards, zst
 
 
 def _build(src, out, **kw) -> dict:
     return build_mod.build(build_mod.BuildConfig(sources=(str(src),), out_dir=str(out), **kw))
-
-
-def _kept_transcripts(out) -> list[str]:
-    """Every kept game's transcript, read back from the shards in order."""
-    m = read_manifest(out)
-    tok, texts = get_tokenizer(m["tokenizer"]), []
-    for n in range(m["shards"]):
-        reader = array_record_module.ArrayRecordReader(str(shards.record_path(out, n)))
-        texts += [tok.decode(shards.decode_record(r)[1])[1:] for r in reader.read_all()]
-        reader.close()
-    return texts
 
 
 def _game_ends(raw: bytes) -> list[int]:
@@ -73,7 +62,7 @@ def test_a_control_byte_skips_only_its_game_and_names_file_offset_and_id(tmp_pat
         assert (f"warning: {src}: skipped game {gid}: control byte 0x{byte[0]:02x} at byte {offset} of the file "
                 f"(counted as control_byte)") in err
     kept = [t["transcript"] for i, t in enumerate(truth) if i not in (5, 20)]
-    assert _kept_transcripts(tmp_path / "out") == kept
+    assert kept_transcripts(tmp_path / "out") == kept
     assert not list((tmp_path / "out").glob("*.tmp"))
     assert cli.main(args) == 0 and read_manifest(tmp_path / "out") == m  # a rerun reuses every shard
     assert "(" + str(m["shards"]) + " finished shards reused)" in capsys.readouterr().err
@@ -162,7 +151,7 @@ def test_a_flipped_bit_keeps_every_game_of_the_frames_before_it(tmp_path):
             m = _build(src, tmp_path / f"out-{k}-{flip}")
             expected = _complete_before(raw, frame * 2000)
             assert m["counts"]["kept"] == expected, (frame, flip)
-            assert _kept_transcripts(tmp_path / f"out-{k}-{flip}") == \
+            assert kept_transcripts(tmp_path / f"out-{k}-{flip}") == \
                 [t["transcript"] for t in truth[:expected]]
             (error,) = m["errors"]
             d_lo, d_hi = error["damaged_bytes"]
@@ -191,7 +180,7 @@ def test_damage_inside_a_large_frame_keeps_the_blocks_decoded_before_it(tmp_path
             expected = 0
             assert error["damaged_bytes"][0] == 0 and error["offset"] > flip and "could not vouch" in error["error"]
         assert m["counts"]["kept"] == expected
-        assert _kept_transcripts(tmp_path / f"out{j}") == \
+        assert kept_transcripts(tmp_path / f"out{j}") == \
             [t["transcript"] for t in truth[:expected]]
     assert kinds == {"block", "checksum"}  # both kinds of damage were met
 

@@ -2,11 +2,10 @@
 (The paper's packing rule itself: test_data_paper_packing.py.)"""
 import collections
 
-import grain
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
-from data_fixtures import pgn
+from data_fixtures.built import random_shards
+from data_fixtures.resume import batches_across_a_restore
 
 from data_pipeline import LoaderSpec, get_tokenizer, loader, make_dataset, read_manifest
 from data_pipeline import build as build_mod
@@ -16,12 +15,8 @@ TOK = get_tokenizer("char32")
 
 @pytest.fixture(scope="module")
 def shards_dir(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("loader")
-    text, truth = pgn.random_pgn(240, seed=11, max_plies=30)
-    (tmp / "in.pgn").write_text(text)
-    build_mod.build(build_mod.BuildConfig(sources=(str(tmp / "in.pgn"),), out_dir=str(tmp / "data"),
-                                          shard_bytes=20_000, val_fraction=0.1))
-    return str(tmp / "data"), truth
+    return random_shards(tmp_path_factory.mktemp("loader"), 240, seed=11, max_plies=30, shard_bytes=20_000,
+                         val_fraction=0.1)
 
 
 def _games(truth, split_of, rule=lambda t: True):
@@ -110,18 +105,8 @@ def test_deterministic_and_epochs_reshuffled(shards_dir):
 def test_resume_from_orbax_checkpoint_gives_the_same_batches(shards_dir, tmp_path, packing):
     data_dir, _ = shards_dir
     spec = LoaderSpec(data_dir, seq_len=96, batch_size=4, packing=packing, seed=1)
-    it = iter(make_dataset(spec, 0, 1))
-    for _ in range(7):
-        next(it)
-    with ocp.CheckpointManager(tmp_path / "ckpt") as mngr:
-        mngr.save(7, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(it)))
-        mngr.wait_until_finished()
-    expected = [next(it) for _ in range(12)]  # crosses blocks of games and epoch boundaries
-
-    fresh = iter(make_dataset(spec, 0, 1))
-    with ocp.CheckpointManager(tmp_path / "ckpt") as mngr:
-        mngr.restore(7, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(fresh)))
-    got = [next(fresh) for _ in range(12)]
+    # 12 batches after a checkpoint at batch 7: they cross blocks of games and epoch boundaries
+    expected, got = batches_across_a_restore(spec, tmp_path / "ckpt", after=7, n=12)
     for e, g in zip(expected, got):
         for k in e:
             np.testing.assert_array_equal(e[k], g[k])

@@ -1,14 +1,12 @@
 """Packing "paper": the loader's blocks equal the paper's rule (chess_research/data/zstd_process.py
 StreamingBlockPGNDataset.read_game_block, transcribed below) over our stream of games, including games longer
 than a block, a game that fits a block exactly, epoch ends, and a kill-and-resume through Orbax."""
-import grain
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
-from data_fixtures import pgn
+from data_fixtures.built import random_shards
+from data_fixtures.resume import batches_across_a_restore
 
 from data_pipeline import LoaderSpec, get_tokenizer, loader, make_dataset
-from data_pipeline import build as build_mod
 
 TOK = get_tokenizer("char32")
 
@@ -16,12 +14,9 @@ TOK = get_tokenizer("char32")
 @pytest.fixture(scope="module")
 def long_games_dir(tmp_path_factory):
     """Random games of 1..400 plies: many longer than the paper's 1024-character block."""
-    tmp = tmp_path_factory.mktemp("paper")
-    text, _ = pgn.random_pgn(90, seed=21, max_plies=400)
-    (tmp / "in.pgn").write_text(text)
-    build_mod.build(build_mod.BuildConfig(sources=(str(tmp / "in.pgn"),), out_dir=str(tmp / "data"),
-                                          shard_bytes=40_000, val_fraction=0.1))
-    return str(tmp / "data")
+    data_dir, _ = random_shards(tmp_path_factory.mktemp("paper"), 90, seed=21, max_plies=400, shard_bytes=40_000,
+                                val_fraction=0.1)
+    return data_dir
 
 
 def paper_blocks(games: list[str], block_size: int) -> list[str]:
@@ -102,18 +97,9 @@ def test_a_game_that_fits_the_block_exactly_starts_the_next_block_too(long_games
 
 def test_paper_packing_resumes_exactly_through_orbax(long_games_dir, tmp_path):
     spec = LoaderSpec(long_games_dir, seq_len=255, batch_size=3, packing="paper", seed=2)
-    it = iter(make_dataset(spec, 0, 1))
-    for _ in range(5):
-        next(it)
-    with ocp.CheckpointManager(tmp_path / "ckpt") as mngr:
-        mngr.save(5, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(it)))
-        mngr.wait_until_finished()
-    expected = [next(it) for _ in range(80)]  # past the end of the epoch (about 65 rows of 256 tokens an epoch)
-
-    fresh = iter(make_dataset(spec, 0, 1))
-    with ocp.CheckpointManager(tmp_path / "ckpt") as mngr:
-        mngr.restore(5, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(fresh)))
-    for e, g in zip(expected, [next(fresh) for _ in range(80)]):
+    # 80 batches after a checkpoint at batch 5: past the end of the epoch (about 65 rows of 256 tokens an epoch)
+    expected, got = batches_across_a_restore(spec, tmp_path / "ckpt", after=5, n=80)
+    for e, g in zip(expected, got):
         for k in e:
             np.testing.assert_array_equal(e[k], g[k])
 

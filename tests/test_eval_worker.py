@@ -9,30 +9,25 @@ import subprocess
 import sys
 import time
 
-import jax
-import numpy as np
 import pytest
-from flax import nnx
+from run_fixtures import save_untrained_run
 
 from arena.records import read_records
-from jaxformer.checkpoint import RunCheckpointer
-from jaxformer.config import CheckpointConfig, DataConfig, ModelConfig, RunConfig
+from jaxformer.config import RunConfig
 from jaxformer.eval import worker
-from jaxformer.model import Transformer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _make_run(run: pathlib.Path, steps=(5,)) -> None:
-    cfg = RunConfig(name="evaltest", model=ModelConfig(n_layer=1, n_head=2, d_model=32, max_len=128, init_std=0.3),
-                    data=DataConfig(cutoff=1000, seq_len=128), checkpoint=CheckpointConfig(async_save=False))
-    run.mkdir(parents=True)
-    (run / "config.json").write_text(cfg.to_json())
-    params = nnx.to_pure_dict(nnx.state(Transformer(cfg.model, rngs=nnx.Rngs(0)), nnx.Param))
-    ckpt = RunCheckpointer(run, cfg.checkpoint)
-    for step in steps:
-        ckpt.save(step, params, {"mu": np.zeros(2, np.float32)}, jax.random.key(0), None)
-    ckpt.close()
+def _make_run(run: pathlib.Path, steps=(5,)) -> pathlib.Path:
+    return save_untrained_run(run, "evaltest", cutoff=1000, steps=steps)
+
+
+def _anchor_table(tmp_path: pathlib.Path, ratings: dict[str, float] | None = None) -> pathlib.Path:
+    """TMP_PATH/anchors.json rating `ratings` (default: the random mover at 400, so every game is rated)."""
+    path = tmp_path / "anchors.json"
+    path.write_text(json.dumps({"ratings": ratings or {"random": 400.0}}))
+    return path
 
 
 def _args(run, anchors, games=6, extra=(), plies=12):
@@ -41,16 +36,21 @@ def _args(run, anchors, games=6, extra=(), plies=12):
             "--anchors", str(anchors), *extra]
 
 
+def _cli(run, anchors, games, plies, extra=()):
+    return [sys.executable, "-m", "experiments.cli", "eval", *_args(run, anchors, games=games, plies=plies, extra=extra),
+            "--no-tensorboard"]
+
+
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+
 @pytest.mark.slow
 def test_worker_killed_mid_run_and_restarted_plays_each_game_exactly_once(tmp_path, stockfish_path):
-    run = tmp_path / "run"
-    _make_run(run)
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
-    cmd = [sys.executable, "-m", "experiments.cli", "eval", *_args(run, anchors, games=8, plies=16), "--no-tensorboard"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    run = _make_run(tmp_path / "run")
+    anchors = _anchor_table(tmp_path)
+    cmd = _cli(run, anchors, games=8, plies=16)
     games = run / "eval" / "5" / "games.jsonl"
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and (not games.exists() or len(read_records(games)) < 2):
         time.sleep(0.2)
@@ -59,7 +59,7 @@ def test_worker_killed_mid_run_and_restarted_plays_each_game_exactly_once(tmp_pa
     proc.wait()
     first = {r["game_id"] for r in read_records(games)}
     assert 2 <= len(first) < 8
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    out = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     records = read_records(games)
     ids = [r["game_id"] for r in records]
@@ -77,14 +77,12 @@ def test_worker_killed_mid_run_and_restarted_plays_each_game_exactly_once(tmp_pa
 
 
 def test_worker_skips_a_corrupt_checkpoint_and_writes_tensorboard(tmp_path, stockfish_path, caplog):
-    run = tmp_path / "run"
-    _make_run(run, steps=(3, 5))
+    run = _make_run(tmp_path / "run", steps=(3, 5))
     # Corrupt step 5's parameters: it is listed as complete but cannot be restored.
     for f in (run / "checkpoints" / "5" / "params").rglob("*"):
         if f.is_file() and f.stat().st_size > 0:
             f.write_bytes(b"garbage")
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    anchors = _anchor_table(tmp_path)
     assert worker.main(_args(run, anchors, games=2, extra=["--steps", "all"])) == 0
     assert "skipping step 5" in caplog.text
     assert len(read_records(run / "eval" / "3" / "games.jsonl")) == 2
@@ -100,8 +98,7 @@ def test_worker_skips_a_corrupt_checkpoint_and_writes_tensorboard(tmp_path, stoc
 
 def test_worker_accepts_a_relative_run_directory(tmp_path, stockfish_path, monkeypatch):
     _make_run(tmp_path / "run", steps=(2,))
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    anchors = _anchor_table(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert worker.main(_args(pathlib.Path("run"), anchors, games=2, extra=["--no-tensorboard"])) == 0
     assert len(read_records(tmp_path / "run" / "eval" / "2" / "games.jsonl")) == 2
@@ -126,20 +123,10 @@ def test_worker_rejects_a_directory_that_is_not_a_run(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- issue 12: concurrency, Ctrl-C, identity
-def _cli(run, anchors, games, plies, extra=()):
-    return [sys.executable, "-m", "experiments.cli", "eval", *_args(run, anchors, games=games, plies=plies, extra=extra),
-            "--no-tensorboard"]
-
-
-ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
-
-
 @pytest.mark.slow
 def test_two_unsharded_workers_on_one_step_split_its_games(tmp_path, stockfish_path):
-    run = tmp_path / "run"
-    _make_run(run)
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    run = _make_run(tmp_path / "run")
+    anchors = _anchor_table(tmp_path)
     cmd = _cli(run, anchors, games=12, plies=16)
     procs = [subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
@@ -157,10 +144,8 @@ def test_two_unsharded_workers_on_one_step_split_its_games(tmp_path, stockfish_p
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_worker_at_once_without_an_engine_crash_and_keeps_its_games(tmp_path, stockfish_path):
-    run = tmp_path / "run"
-    _make_run(run)
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0, "stockfish-l0-n100000": 1500.0}}))
+    run = _make_run(tmp_path / "run")
+    anchors = _anchor_table(tmp_path, {"random": 400.0, "stockfish-l0-n100000": 1500.0})
     # Engine searches of ~0.2 s take most of the time, so the signal finds engines searching.
     cmd = _cli(run, anchors, games=10, plies=30, extra=["--levels", "l0-n100000,random", "--workers", "2"])
     games = run / "eval" / "5" / "games.jsonl"
@@ -203,12 +188,10 @@ def test_a_copied_run_directory_keeps_its_games_and_ratings(tmp_path, stockfish_
 
     if "run_id" not in RunConfig.__dataclass_fields__:
         pytest.skip("RunConfig.run_id is not there yet (added by the training side)")
-    run = tmp_path / "run"
-    _make_run(run, steps=(2,))
+    run = _make_run(tmp_path / "run", steps=(2,))
     cfg = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**cfg, "run_id": "feedc0ffee0123456789abcdef012345"}))
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    anchors = _anchor_table(tmp_path)
     assert worker.main(_args(run, anchors, games=2, extra=["--no-tensorboard"])) == 0
     before = json.loads((run / "eval" / "2" / "ratings.json").read_text())
     assert before["model"] == "run-feedc0ffee01@2" and before["results"][0]["games"] == 2
@@ -222,15 +205,13 @@ def test_a_copied_run_directory_keeps_its_games_and_ratings(tmp_path, stockfish_
 
 def test_eval_says_its_plan_and_what_is_missing(tmp_path, stockfish_path, caplog):
     caplog.set_level(logging.INFO)
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    anchors = _anchor_table(tmp_path)
     empty = tmp_path / "untrained"
     empty.mkdir()
     (empty / "config.json").write_text(RunConfig(name="x").to_json())
     assert worker.main(_args(empty, anchors, games=2)) == 1
     assert "has no complete checkpoint yet" in caplog.text and "--watch" in caplog.text
-    run = tmp_path / "run"
-    _make_run(run, steps=(2,))
+    run = _make_run(tmp_path / "run", steps=(2,))
     assert worker.main(_args(run, anchors, games=2, extra=["--no-tensorboard"])) == 0
     assert ("step 2 plan: 2 games per opponent and temperature x 1 opponents (random) x 1 temperatures (0.5) = 2 games; "
             "0 already recorded, 2 to play, roughly") in caplog.text
@@ -265,10 +246,8 @@ def test_paper_anchors_with_random_warn_and_name_the_ladder_table():
 
 
 def test_paper_and_fixed_games_of_one_step_live_side_by_side_and_are_rated_apart(tmp_path, stockfish_path):
-    run = tmp_path / "run"
-    _make_run(run, steps=(3,))
-    anchors = tmp_path / "anchors.json"
-    anchors.write_text(json.dumps({"ratings": {"random": 400.0}}))
+    run = _make_run(tmp_path / "run", steps=(3,))
+    anchors = _anchor_table(tmp_path)
     paper = ["--run", str(run), "--levels", "random", "--temperatures", "1.0", "--games", "2", "--concurrency", "2",
              "--workers", "1", "--n-boot", "20", "--anchors", str(anchors), "--no-tensorboard"]
     assert worker.main([*paper, "--protocol", "paper"]) == 0

@@ -7,7 +7,7 @@ import re
 import jax
 import numpy as np
 import pytest
-from test_train_data import build_shards, small_config
+from test_train_data import small_config
 
 from jaxformer.checkpoint import list_complete_steps, load_for_inference
 from jaxformer.config import RunConfig, config_fields, get_preset, resolve_config
@@ -20,11 +20,6 @@ from jaxformer.memory import (
     train_bytes,
 )
 from jaxformer.train import main, run_training
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> str:
-    return build_shards(tmp_path_factory.mktemp("guards"))
 
 
 def train_args(shards, run, *extra):

@@ -7,18 +7,14 @@ import sys
 
 import chess
 import chess.engine
-import jax
 import numpy as np
 import pytest
-from flax import nnx
+from run_fixtures import save_untrained_run
 
 from arena import MoveRequest, RandomMover, rules_ending
 from experiments.cli import main as transcend
-from jaxformer.checkpoint import RunCheckpointer
-from jaxformer.config import CheckpointConfig, DataConfig, ModelConfig, RunConfig
 from jaxformer.eval import uci
 from jaxformer.eval.api import load_run
-from jaxformer.model import Transformer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -28,16 +24,7 @@ KIWIPETE = "r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> pathlib.Path:
     """An untrained tiny model saved as a real checkpoint: it plays legal, near-random chess."""
-    run = tmp_path_factory.mktemp("uci") / "run"
-    cfg = RunConfig(name="ucitest", model=ModelConfig(n_layer=1, n_head=2, d_model=32, max_len=128, init_std=0.3),
-                    data=DataConfig(cutoff=1000, seq_len=128), checkpoint=CheckpointConfig(async_save=False))
-    run.mkdir(parents=True)
-    (run / "config.json").write_text(cfg.to_json())
-    params = nnx.to_pure_dict(nnx.state(Transformer(cfg.model, rngs=nnx.Rngs(0)), nnx.Param))
-    ckpt = RunCheckpointer(run, cfg.checkpoint)
-    ckpt.save(7, params, {"mu": np.zeros(2, np.float32)}, jax.random.key(0), None)
-    ckpt.close()
-    return run
+    return save_untrained_run(tmp_path_factory.mktemp("uci") / "run", "ucitest", cutoff=1000, steps=(7,))
 
 
 def _uci_command(run: pathlib.Path, *extra: str) -> list[str]:

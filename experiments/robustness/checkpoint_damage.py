@@ -117,8 +117,7 @@ KINDS = [Damage("flip-params-byte", flip_params), Damage("flip-optimizer-byte", 
 
 def run(work: pathlib.Path, trials: int, rng: random.Random) -> Outcome:
     outcome = Outcome("checkpoint-damage")
-    root = work / "checkpoint-damage"
-    shutil.rmtree(root, ignore_errors=True)
+    root = outcome.fresh_root(work)
     data = tiny_data(work)
     base = root / "base"
     done = run_cli(train_args(base, data, STEPS, EVERY, "--stop-at-step", str(STOP)), root / "base.log")

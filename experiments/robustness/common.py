@@ -7,6 +7,7 @@ import logging
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ TINY = ["data.seq_len=64", "model.max_len=64", "model.d_model=64", "model.n_head
 
 @dataclasses.dataclass
 class Outcome:
-    """A check's figures: trials run, passed, and each failure with its reason."""
+    """A check's figures (trials run, passed, and each failure with its reason); it names the check's folder."""
 
     check: str
     trials: int = 0
@@ -41,6 +42,12 @@ class Outcome:
         else:
             self.failed.append({"trial": trial, "reason": reason})
             log.warning("%s trial %s: FAILED: %s", self.check, trial, reason)
+
+    def fresh_root(self, work: pathlib.Path) -> pathlib.Path:
+        """The check's own folder, WORK/CHECK, with an earlier run's files removed (the shared tiny data and run stay)."""
+        root = work / self.check
+        shutil.rmtree(root, ignore_errors=True)
+        return root
 
     def to_json(self) -> dict:
         return {"check": self.check, "trials": self.trials, "passed": self.passed, "failed": self.failed,

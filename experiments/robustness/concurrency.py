@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 import random
-import shutil
 import signal
 
 from experiments.robustness.common import (
@@ -31,8 +30,7 @@ DEFAULT_TRIALS = 2
 
 def run(work: pathlib.Path, trials: int, rng: random.Random) -> Outcome:
     outcome = Outcome("concurrency")
-    root = work / "concurrency"
-    shutil.rmtree(root, ignore_errors=True)
+    root = outcome.fresh_root(work)
     data = tiny_data(work)
     for trial in range(trials):
         outcome.record(f"trainers{trial}", _two_trainers(root / f"trainers{trial}", data))

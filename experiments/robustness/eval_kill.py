@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 import random
-import shutil
 import signal
 
 from experiments.robustness.common import (
@@ -28,8 +27,7 @@ DEFAULT_TRIALS = 10
 
 def run(work: pathlib.Path, trials: int, rng: random.Random) -> Outcome:
     outcome = Outcome("eval-kill")
-    root = work / "eval-kill"
-    shutil.rmtree(root, ignore_errors=True)
+    root = outcome.fresh_root(work)
     model, anchors = tiny_run(work), random_anchor_table(work)
     kept = []
     for trial in range(trials):

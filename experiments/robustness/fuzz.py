@@ -14,7 +14,6 @@ import gzip
 import json
 import pathlib
 import random
-import shutil
 import subprocess
 import sys
 
@@ -29,8 +28,7 @@ DEFAULT_TRIALS = 100  # at most this many inputs
 
 def run(work: pathlib.Path, trials: int, rng: random.Random) -> Outcome:
     outcome = Outcome("fuzz")
-    root = work / "fuzz"
-    shutil.rmtree(root, ignore_errors=True)
+    root = outcome.fresh_root(work)
     inputs, source = _corpus(root / "corpus", rng)
     codes: collections.Counter[str] = collections.Counter()
     tracebacks = hangs = 0

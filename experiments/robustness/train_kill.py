@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 import random
-import shutil
 import signal
 
 from experiments.robustness.common import (
@@ -29,8 +28,7 @@ DEFAULT_TRIALS = 10
 
 def run(work: pathlib.Path, trials: int, rng: random.Random) -> Outcome:
     outcome = Outcome("train-kill")
-    root = work / "train-kill"
-    shutil.rmtree(root, ignore_errors=True)
+    root = outcome.fresh_root(work)
     data = tiny_data(work)
     reference = _reference(root, data)
     killed_at = []

@@ -90,10 +90,10 @@ class ModelPlayer(Player):
         self.char_sampler = char_sampler
         self.forfeit_after = forfeit_after
         self.strip_own_check = strip_own_check
-        self.tok = tokenizer
         protocol = {} if (char_sampler, forfeit_after, strip_own_check) == ("ours", None, False) else \
             {"char_sampler": char_sampler, "forfeit_after": forfeit_after, "strip_own_check": strip_own_check}
         self._settings = {"kind": "model", "mode": mode, **protocol, **(settings or {})}
+        self.tok = tokenizer
         self.sep_ids = np.array([tokenizer.vocab.index(s) for s in SEPARATORS])
         self.decoder = Decoder(model, slots)
         self.contexts = GameContexts(self.decoder, tokenizer)

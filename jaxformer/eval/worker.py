@@ -156,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     """Every option's help names its default once."""
     p = argparse.ArgumentParser(prog="transcend eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_plan_arguments(p)
+    _add_execution_arguments(p)
+    _add_input_arguments(p)
+    _add_rating_arguments(p)
+    _add_output_arguments(p)
+    add_protocol_arguments(p)
+    return p
+
+
+def _add_plan_arguments(p: argparse.ArgumentParser) -> None:
+    """What is evaluated: the run, its checkpoints, the opponents, temperatures and games."""
     p.add_argument("--run", required=True, help="run directory written by `transcend train` (required)")
     p.add_argument("--watch", action="store_true",
                    help="keep polling for new checkpoints; evaluate each once (default: off)")
@@ -171,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model sampling temperatures, comma-separated, 0 = arg-max (default: %(default)s, the paper's)")
     p.add_argument("--games", type=_positive_int, default=100,
                    help="games per temperature and opponent, half with each colour (default: %(default)s)")
+
+
+def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """How the planned games are played: engine searches in parallel, games in flight, shards."""
     p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                    help="engine searches in parallel (default: %(default)s, the CPU count)")
     p.add_argument("--concurrency", type=_positive_int, default=32,
@@ -178,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=_parse_shard, default="0/1",
                    help="I/N: play every N-th planned game from I; workers without --shard split the games too "
                         "(default: %(default)s, the whole plan)")
+
+
+def _add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """What it reads or runs besides the run: the anchor table, the opening suite, the Stockfish binary."""
     p.add_argument("--anchors", default="paper",
                    help=f"anchor table: paper | a bundled table ({SUGGESTED_LADDER}, which also rates random) | FILE "
                         "(default: %(default)s)")
@@ -185,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"opening suite, each opening played with both colours: a bundled one "
                         f"({', '.join(bundled_suites())}) or a file of SAN lines (default: none, the initial position)")
     p.add_argument("--stockfish", help="Stockfish binary (default: $TRANSCEND_STOCKFISH, PATH, then /usr/games/stockfish)")
+
+
+def _add_rating_arguments(p: argparse.ArgumentParser) -> None:
+    """How the games are rated: the bootstrap, the fit's outcome model, the rungs, Glicko-2."""
     p.add_argument("--n-boot", type=_positive_int, default=1000,
                    help="bootstrap resamples for the Elo interval (default: %(default)s)")
     p.add_argument("--draw-model", choices=DRAW_MODELS, default="half",
@@ -198,11 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--glicko", choices=GLICKO_MODES,
                    help="Glicko-2 beside the Elo: one rating period over all games, or the paper's one period per "
                         "game (default: the protocol's: fixed one-period, paper per-game)")
+
+
+def _add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the results go."""
     p.add_argument("--out", help="evaluation directory (default: RUN/eval)")
     p.add_argument("--no-tensorboard", action="store_true",
                    help="do not write TensorBoard scalars (default: off, scalars go to RUN/tb)")
-    add_protocol_arguments(p)
-    return p
 
 
 def model_name(run: RunDir, run_cfg: RunConfig, step: int) -> str:

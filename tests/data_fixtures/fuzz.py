@@ -27,6 +27,7 @@ import chess.pgn
 import zstandard
 
 from . import pgn
+from .built import kept_transcripts
 
 BUILD_TIMEOUT_S = 60
 EXIT_STATUSES = (0, 1, 2)
@@ -154,24 +155,10 @@ def run_case(case: Case, work: pathlib.Path, timeout_s: float = BUILD_TIMEOUT_S)
     result["exit"] = proc.returncode
     result["traceback"] = "Traceback" in proc.stderr
     if (folder / "out" / "manifest.json").exists():
-        transcripts = _kept_transcripts(folder / "out")
+        transcripts = kept_transcripts(folder / "out")
         result["kept"] = len(transcripts)
         result["unparsable"] = sum(not replays(t) for t in transcripts)
     return result
-
-
-def _kept_transcripts(data_dir: pathlib.Path) -> list[str]:
-    from array_record.python import array_record_module
-
-    from data_pipeline import get_tokenizer, read_manifest, shards
-
-    m = read_manifest(data_dir)
-    tok, out = get_tokenizer(m["tokenizer"]), []
-    for n in range(m["shards"]):
-        reader = array_record_module.ArrayRecordReader(str(shards.record_path(data_dir, n)))
-        out += [tok.decode(shards.decode_record(r)[1])[1:] for r in reader.read_all()]
-        reader.close()
-    return out
 
 
 def replays(transcript: str) -> bool:
