@@ -123,7 +123,10 @@ def test_engines_run_in_their_own_process_group(stockfish_path):
     def children() -> set[int]:
         out = set()
         for task in pathlib.Path(f"/proc/{os.getpid()}/task").iterdir():
-            out |= {int(p) for p in (task / "children").read_text().split()}
+            try:
+                out |= {int(p) for p in (task / "children").read_text().split()}
+            except FileNotFoundError:  # that thread ended between the listing and the read
+                continue
         return out
 
     before = children()

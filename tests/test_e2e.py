@@ -93,7 +93,10 @@ def test_synth_build_train_eval_report(tmp_path, stockfish_path):
     for fig in summary["figures"]:
         assert (report / fig).stat().st_size > 1000
     md = (report / "report.md").read_text()
-    assert md.count(f"| run | {STEPS} |") == len(TEMPERATURES)
+    ratings_table = md.split("\n## Ratings\n", 1)[1].split("\n## ", 1)[0]  # one row per temperature there
+    assert ratings_table.count(f"| run | {STEPS} |") == len(TEMPERATURES)
+    per_opponent = md.split("\n## Games per opponent\n", 1)[1].split("\n## ", 1)[0]
+    assert per_opponent.count(f"| run | {STEPS} |") == len(TEMPERATURES)  # one opponent: a row per temperature
     assert run_summary["verdict"] in out and run_summary["verdict"] in md
 
 
