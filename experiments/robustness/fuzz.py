@@ -64,7 +64,8 @@ def _corpus(root: pathlib.Path, rng: random.Random) -> tuple[list[pathlib.Path],
     if (REPO / "tests" / "data_fixtures" / "fuzz.py").is_file():
         done = subprocess.run([sys.executable, "-m", "tests.data_fixtures.fuzz", str(root)], cwd=REPO, env=env(),
                               capture_output=True, text=True, timeout=600)
-        files = sorted(root.iterdir())
+        # the fixture writes each input into a directory of its own (NAME/INPUT, with its build beside it in NAME/out)
+        files = sorted(f for case in root.iterdir() if case.is_dir() for f in case.iterdir() if f.is_file())
         if done.returncode == 0 and files:
             log.info("fuzz: %d inputs from tests/data_fixtures/fuzz.py", len(files))
             return files, "tests/data_fixtures/fuzz.py"
