@@ -11,7 +11,7 @@ PRELOAD = $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC))
 BENCH ?= ingest loader train eval
 APT_INSTALL = $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq
 
-.PHONY: install stockfish tcmalloc lint test bench clean demo slurm
+.PHONY: install stockfish tcmalloc lint test test-heavy bench clean demo slurm
 
 install: $(VENV)/.installed
 
@@ -36,8 +36,13 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy arena safeio jaxformer
 
+# `make test` stays under 10 minutes on 2 cores; the whole-pipeline tests (marker `heavy`) run in `make test-heavy`,
+# and CI runs both.
 test: install stockfish tcmalloc
-	$(PRELOAD) $(VPY) -m pytest -n 2 -q tests
+	$(PRELOAD) $(VPY) -m pytest -n 2 -q -m "not heavy" tests
+
+test-heavy: install stockfish tcmalloc
+	$(PRELOAD) $(VPY) -m pytest -n 2 -q -m heavy tests
 
 bench: install stockfish tcmalloc
 	@$(VPY) -m pip show torch >/dev/null 2>&1 || $(VPY) -m pip install -q torch==2.13.0  # the train bench's baseline

@@ -16,6 +16,7 @@ def test_the_balanced_suite_has_50_distinct_legal_openings_of_4_to_8_plies():
     assert all(4 <= len(o) <= 8 for o in openings)
 
 
+@pytest.mark.heavy
 def test_the_balanced_suite_is_level_by_stockfish():
     """As the suite's header says: Stockfish at depth 16 puts White at most 0.7 pawns up (0.8 here: some slack)."""
     engine = chess.engine.SimpleEngine.popen_uci(find_stockfish(None))

@@ -21,6 +21,7 @@ TRAIN_SETS = ["data.seq_len=64", "model.max_len=64", "train.batch_size=8", "trai
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_ctrl_c_during_training_saves_a_checkpoint_and_the_rerun_resumes(tmp_path, capsys):
     games = tmp_path / "games.pgn"
     games.write_text(pgn.random_pgn(240, seed=5, max_plies=60)[0])

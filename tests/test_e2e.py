@@ -28,6 +28,7 @@ def transcend(*args: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_synth_build_train_eval_report(tmp_path, stockfish_path):
     # One anchor table for both synth and eval, so the experts' and the model's ratings share a scale.
     table = tmp_path / "anchors.json"

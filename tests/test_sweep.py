@@ -147,6 +147,7 @@ def test_print_executor_gives_tpu_and_srun_launch_commands(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_local_sweep_runs_everything_and_a_rerun_replays_nothing(tmp_path, stockfish_path):
     shards, out = tiny_shards(tmp_path), tmp_path / "sweep"
     args = ("sweep", str(TINY), "--data", str(shards), "--out", str(out))

@@ -52,6 +52,7 @@ def wait_for(jobs: list[str], env: dict[str, str], logs: pathlib.Path) -> dict[s
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_slurm_sweep_trains_evaluates_and_reports_every_run(tmp_path, stockfish_path):
     env = start_cluster()
     shards, out = tiny_shards(tmp_path), tmp_path / "sweep"

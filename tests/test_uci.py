@@ -32,6 +32,7 @@ def _uci_command(run: pathlib.Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_python_chess_plays_a_whole_game_against_the_random_mover(run_dir):
     engine = chess.engine.SimpleEngine.popen_uci(_uci_command(run_dir), cwd=REPO, env=ENV, timeout=120)
     board, random_mover, rng = chess.Board(), RandomMover(), np.random.default_rng(3)
