@@ -175,11 +175,6 @@ def export_games(records: list[dict], path: pathlib.Path) -> None:
     write_bytes_atomic(path, zstandard.ZstdCompressor(level=19, write_checksum=True).compress(lines.encode()))
 
 
-def read_exported_games(path: pathlib.Path) -> list[dict]:
-    """The games of `export_games` (e.g. a bundled table's NAME.games.jsonl.zst)."""
-    text = zstandard.ZstdDecompressor().stream_reader(path.read_bytes()).read().decode()
-    return [json.loads(line) for line in text.splitlines() if line]
-
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option's help names its default once."""

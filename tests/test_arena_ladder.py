@@ -5,7 +5,7 @@ import json
 import pytest
 
 from arena import EngineSpec, ladder
-from arena.anchors import PAPER_ANCHORS, TABLE_DIR, load_anchor_table
+from arena.anchors import PAPER_ANCHORS, TABLE_DIR, load_anchor_games, load_anchor_table
 from arena.ratings import PRIOR_DRAWS, fit_info
 from arena.records import read_records
 from safeio import read_jsonl
@@ -71,7 +71,7 @@ def test_adjacent_pairs_fit_only_and_export(tmp_path):
     assert set(table["pair_games"]) == {"random vs stockfish-l20-n1-r90", "stockfish-l20-n1-r90 vs stockfish-l20-n1-r80"}
     assert [c["games"] for c in table["pair_games"].values()] == [4, 4] and table["games"] == 8
     assert table["engine_version"].startswith("Stockfish") and table["time_spent_s"] > 0
-    exported = ladder.read_exported_games(tmp_path / "adj.games.jsonl.zst")
+    exported = load_anchor_games(str(tmp_path / "adj.json"))
     assert len(exported) == 8 and set(exported[0]) == set(ladder.EXPORT_FIELDS)
     assert {frozenset((g["white"], g["black"])) for g in exported} == {
         frozenset(("random", "stockfish-l20-n1-r90")), frozenset(("stockfish-l20-n1-r90", "stockfish-l20-n1-r80"))}
@@ -153,7 +153,7 @@ def test_bundled_skill20_ladder_loads_and_every_rung_has_an_interval():
     assert not meta["one_sided_bounds"]
     for name in meta["players"]:  # every rung replays: skill 20 (random moves drawn from the game's seed)
         assert name == "random" or EngineSpec.parse(name).skill == 20, name
-    games = ladder.read_exported_games(TABLE_DIR / f"{NEW_TABLE}.games.jsonl.zst")
+    games = load_anchor_games(NEW_TABLE)
     assert len(games) == meta["games"] and meta["fit"]["method"] == "bradley-terry-mle"
     for key in ("command", "pair_games", "adjudicated_games", "time_spent_s", "engine_version", "date", "note"):
         assert meta[key] is not None, key
