@@ -10,18 +10,12 @@ import sys
 import time
 
 import pytest
-from test_train_data import build_shards
 
 from jaxformer.checkpoint import list_complete_steps
 from jaxformer.metrics import read_metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> str:
-    return build_shards(tmp_path_factory.mktemp("lock"))
 
 
 def trainer(shards, run) -> list[str]:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from test_train_data import build_shards, small_config
+from test_train_data import small_config
 
 from jaxformer import sharding as shd
 from jaxformer import step as step_lib
@@ -25,11 +25,6 @@ from jaxformer.step import make_setup, masked_loss_sums, model_abstract
 from jaxformer.train import main, run_training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> str:
-    return build_shards(tmp_path_factory.mktemp("train"))
 
 
 def fixed_batch(B: int, L: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -29,11 +29,6 @@ def small_config(data_dir: str, *overrides: str):
         "optim.warmup_steps=5", "checkpoint.every=0", *overrides])
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> str:
-    return build_shards(tmp_path_factory.mktemp("train_data"))
-
-
 def test_train_iterator_and_validation_batches(shards):
     cfg = small_config(shards, "train.eval_every=10", "train.eval_batches=2")
     batch = next(data_lib.train_iterator(cfg))
