@@ -34,6 +34,21 @@ def wait_for(cond, proc, timeout=180.0) -> None:
         time.sleep(0.1)
 
 
+def kill_between_checkpoints(proc, run, timeout=180.0) -> None:
+    """SIGKILL the trainer only once it has logged a step past its last complete checkpoint; it is frozen
+    (SIGSTOP) while that is checked, so it cannot save again between the check and the kill."""
+    deadline = time.time() + timeout
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        if max(logged_steps(run) or [0]) > list_complete_steps(run)[-1]:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return
+        proc.send_signal(signal.SIGCONT)
+        assert time.time() < deadline, "the trainer never logged a step past its checkpoint"
+        time.sleep(0.05)
+
+
 def logged_steps(run) -> list[int]:
     return [m["step"] for m in read_metrics(run)] if (run / "metrics.jsonl").exists() else []
 
@@ -68,8 +83,7 @@ def test_second_trainer_refused_kill9_then_resume_logs_each_step_once(shards, tm
     assert f"in use by another trainer (PID {first.pid} on host {socket.gethostname()})" in second.stderr
     assert "Traceback" not in second.stderr
 
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_between_checkpoints(first, run)
     saved = list_complete_steps(run)[-1]
     killed_at = logged_steps(run)[-1]
     assert killed_at > saved
