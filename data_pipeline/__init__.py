@@ -5,15 +5,18 @@ The public face that `jaxformer` may import: the tokenizer, the manifest and the
 """
 from typing import TYPE_CHECKING
 
+from data_pipeline.move_tokenizer import MOVE_OFFSET, RATING_MAX, RATING_MIN, UCI_MOVES, MoveTokenizer
 from data_pipeline.shards import read_manifest
 from data_pipeline.tokenizer import (
     CHAR32_VOCAB,
+    TOKENIZER_NAMES,
     CharTokenizer,
     Tokenizer,
     get_tokenizer,
 )
 
-__all__ = ["CHAR32_VOCAB", "CharTokenizer", "LoaderSpec", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
+__all__ = ["CHAR32_VOCAB", "MOVE_OFFSET", "RATING_MAX", "RATING_MIN", "TOKENIZER_NAMES", "UCI_MOVES", "CharTokenizer",
+           "LoaderSpec", "MoveTokenizer", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
 
 if TYPE_CHECKING:  # loaded lazily at run time (grain is heavy); named here for type checkers
     from data_pipeline.loader import LoaderSpec, make_dataset

@@ -27,6 +27,7 @@ import numpy as np
 
 import safeio
 from data_pipeline import control, dedup, filters, inputs, normalize, pool, shards, sources
+from data_pipeline.move_tokenizer import MoveTokenizer
 from data_pipeline.reasons import Reason
 from data_pipeline.tokenizer import CharTokenizer, Tokenizer, get_tokenizer
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 _SITE_ID = re.compile(rb'\[Site\s+"[^"\n]*lichess\.org/([A-Za-z0-9]{8})')  # literal start: a fast scan
 _VAL_BUCKETS = 1_000_000
 MAX_REPORTED = 10  # damaged games a shard's meta names and the build logs (all of them are counted)
+_Kept = tuple[int, bytes, int]  # a game that passed the filters: (position in the chunk, transcript, plies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +122,9 @@ def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction
     screened = _screen_headers(heads, job.prior_ids, spec, {d.position for d in damaged}, rejected)
     passed, rows, gids = screened.passed, screened.fields, screened.game_ids
     good = _screen_movetexts(passed, [movetexts[i] for i in passed], spec, rejected)
-    event_unknown = sum(screened.events[i] == filters.EVENT_ID["unknown"] for i, _, _ in good)
+    tok = get_tokenizer(tokenizer)
+    encoded = _encode_games(tok, good, rows, rejected)
+    event_unknown = sum(screened.events[i] == filters.EVENT_ID["unknown"] for (i, _, _), _ in encoded)
     if job.truncated_tail:
         rejected[Reason.truncated_stream.name] += job.truncated_tail
     meta = {"shard": job.number, "source": job.source, "chunk_bytes": len(job.chunk), "chunk_crc32": job.crc,
@@ -130,8 +134,8 @@ def process_chunk(job: Job, out_dir: str, spec: filters.FilterSpec, val_fraction
             "event_unknown": event_unknown,
             "damaged": [d.describe(job.source, job.offset) for d in damaged[:MAX_REPORTED]]}
     # A game without a Lichess id is split by its own text.
-    games = [(rows[i], gids[i] or heads[i] + b"\n\n" + movetexts[i], transcript, plies) for i, transcript, plies in good]
-    _write_shard(out_dir, job.number, games, val_fraction, get_tokenizer(tokenizer), meta)
+    games = [(rows[i], gids[i] or heads[i] + b"\n\n" + movetexts[i], ids, plies) for (i, _, plies), ids in encoded]
+    _write_shard(out_dir, job.number, games, val_fraction, tok, meta)
     return meta
 
 
@@ -171,12 +175,12 @@ def _screen_headers(heads: list[bytes], prior_ids: frozenset, spec: filters.Filt
 
 
 def _screen_movetexts(positions: list[int], movetexts: list[bytes], spec: filters.FilterSpec,
-                      rejected: collections.Counter[str]) -> list[tuple[int, bytes, int]]:
+                      rejected: collections.Counter[str]) -> list[_Kept]:
     """Normalize the movetexts, then the length filter and the optional replay, counted into `rejected`.
 
     -> (position, transcript, plies) of each game kept, in order.
     """
-    good: list[tuple[int, bytes, int]] = []
+    good: list[_Kept] = []
     for i, (transcript, reason, plies) in zip(positions, normalize.normalize_movetexts(movetexts)):
         if reason is None and plies < spec.min_plies:
             reason = Reason.filtered_min_plies.name
@@ -191,28 +195,39 @@ def _screen_movetexts(positions: list[int], movetexts: list[bytes], spec: filter
 
 def _write_shard(out_dir: str, number: int, games: list[tuple[list[int], bytes, bytes, int]], val_fraction: float,
                  tok: Tokenizer, meta: dict) -> None:
-    """games: (header fields, split key, transcript, plies) each; records in this order, then the index."""
+    """games: (header fields, split key, token bytes, plies) each; records in this order, then the index."""
     splits = validation_flags([key for _, key, _, _ in games], val_fraction)
-    tokens = _encode_games(tok, [transcript for _, _, transcript, _ in games])
-    writer = shards.ShardWriter(out_dir, number)
+    writer = shards.ShardWriter(out_dir, number, shards.record_dtype(tok.token_dtype))
     try:
-        writer.add_many([(*row, plies, split, ids) for (row, _, _, plies), split, ids in zip(games, splits, tokens)])
+        writer.add_many([(*row, plies, split, ids) for (row, _, ids, plies), split in zip(games, splits)])
         writer.finalize(meta)
     except BaseException:  # an error or Ctrl-C mid-shard: no temporary is left behind
         writer.abort()
         raise
 
 
-def _encode_games(tok: Tokenizer, transcripts: list[bytes]) -> list[bytes]:
-    """Token bytes of `;` + transcript for each game; a character tokenizer encodes the whole chunk in one call."""
-    if not isinstance(tok, CharTokenizer):
-        return [tok.encode_bytes(b";" + t).tobytes() for t in transcripts]
-    ids = tok.encode_bytes(b";" + b";".join(transcripts)).tobytes()
-    out, pos = [], 0
-    for t in transcripts:
-        out.append(ids[pos:pos + len(t) + 1])
-        pos += len(t) + 1
-    return out
+def _encode_games(tok: Tokenizer, good: list[_Kept], fields: list[list[int]],
+                  rejected: collections.Counter[str]) -> list[tuple[_Kept, bytes]]:
+    """Each kept game with its record tokens (`tok.encode_game`, as stored bytes); `fields` are the chunk's header
+    fields (white_elo, black_elo first). A character tokenizer encodes the whole chunk in one call; a move
+    tokenizer replays each game, and a game that does not replay is left out, counted as illegal_move."""
+    if isinstance(tok, CharTokenizer):
+        ids = tok.encode_bytes(b";" + b";".join(t for _, t, _ in good)).tobytes()
+        out, pos = [], 0
+        for game in good:
+            out.append((game, ids[pos:pos + len(game[1]) + 1]))
+            pos += len(game[1]) + 1
+        return out
+    dtype = shards.record_dtype(tok.token_dtype)
+    encoded = []
+    for game in good:
+        white, black = fields[game[0]][:2]
+        try:
+            encoded.append((game, tok.encode_game(game[1], white, black).astype(dtype, copy=False).tobytes()))
+        except ValueError as e:
+            log.debug("skipped a game as illegal_move: %s", e)
+            rejected[Reason.illegal_move.name] += 1
+    return encoded
 
 
 def iter_chunks(path: str, shard_bytes: int, errors: list[dict]) -> Iterator[tuple[bytes, int, int]]:
@@ -389,8 +404,10 @@ def write_manifest(cfg: BuildConfig, out: pathlib.Path, metas: list[dict], error
         "sources": list(cfg.sources),
         "filters": dataclasses.asdict(cfg.filters),
         "tokenizer": tok.name,
-        "vocab": tok.vocab,
-        "record_format": shards.RECORD_FORMAT,
+        **({"vocab_order": tok.vocab_order} if isinstance(tok, MoveTokenizer) else {"vocab": tok.vocab}),
+        "vocab_size": tok.vocab_size,
+        "token_dtype": shards.dtype_name(tok.token_dtype),
+        "record_format": shards.record_format(shards.dtype_name(tok.token_dtype)),
         "time_controls": list(filters.TIME_CONTROLS),
         "results": list(filters.RESULT_NAMES),
         "split_rule": split_rule(cfg.val_fraction),

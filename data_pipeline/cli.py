@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from data_pipeline import build as build_mod
 from data_pipeline import filters, shards
-from data_pipeline.tokenizer import get_tokenizer
+from data_pipeline.tokenizer import TOKENIZER_NAMES, get_tokenizer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--shard-mb", type=float, default=64, help="raw PGN megabytes per shard (default: %(default)s)")
     b.add_argument("--val-fraction", type=float, default=0.01,
                    help="share of games in validation, by game-id hash, in [0, 1) (default: %(default)s)")
-    b.add_argument("--tokenizer", default="char32", help="tokenizer name (default: %(default)s, the paper's 32 characters)")
+    b.add_argument("--tokenizer", default="char32", choices=TOKENIZER_NAMES,
+                   help="char32: the paper's 32 characters; move: one token per UCI move (uint16 records); move+elo: "
+                        "move, after each player's 100-Elo rating bucket (default: %(default)s)")
     b.add_argument("--cache-dir", default="cache/lichess", help="where lichess:YYYY-MM downloads go (default: %(default)s)")
     b.add_argument("--time-control", nargs="+", default=[], choices=filters.TIME_CONTROLS[1:], metavar="CLASS",
                    help=f"keep only these Lichess speed classes: {', '.join(filters.TIME_CONTROLS[1:])} "
@@ -49,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("data_dir")
     s.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
 
-    d = sub.add_parser("dump", help="print decoded transcripts, one game a line")
+    d = sub.add_parser("dump", help="print decoded transcripts, one game a line (the same text for every tokenizer)")
     d.add_argument("data_dir")
     d.add_argument("--split", choices=shards.SPLITS, default=None, help="only this split (default: both)")
     d.add_argument("--max-rating", type=int, default=None, help="only games with max(WhiteElo, BlackElo) <= this (default: all)")
@@ -124,7 +126,8 @@ def _stats(args: argparse.Namespace) -> int:
         print(json.dumps(m, indent=2))
         return 0
     c = m["counts"]
-    print(f"{args.data_dir}: {m['shards']} shards, tokenizer {m['tokenizer']}")
+    tokens = f" ({m['vocab_size']} ids, {m['token_dtype']} records)" if "vocab_size" in m else ""  # older manifests: char32
+    print(f"{args.data_dir}: {m['shards']} shards, tokenizer {m['tokenizer']}{tokens}")
     print(f"sources: {', '.join(m['sources'])}")
     print(f"games read {c['raw_games']:,}, kept {c['kept']:,}; train {m['games']['train']:,} "
           f"({m['tokens']['train']:,} tokens), validation {m['games']['validation']:,} ({m['tokens']['validation']:,} tokens)")
@@ -145,7 +148,7 @@ def _dump(args: argparse.Namespace) -> int:
     from array_record.python import array_record_module
 
     m = shards.read_manifest(args.data_dir)
-    tok = get_tokenizer(m["tokenizer"])
+    tok, dtype = get_tokenizer(m["tokenizer"]), shards.token_dtype(m)
     printed = 0
     for n in range(m["shards"]):
         idx, _ = shards.load_shard_index(args.data_dir, n)
@@ -161,7 +164,7 @@ def _dump(args: argparse.Namespace) -> int:
             continue
         reader = array_record_module.ArrayRecordReader(str(shards.record_path(args.data_dir, n)))
         for rec in reader.read(rows):
-            print(tok.decode(shards.decode_record(rec)[1])[1:])  # drop the game-start `;`
+            print(tok.decode_transcript(shards.decode_record(rec, dtype)[1]))
         reader.close()
         printed += len(rows)
         if args.limit is not None and printed >= args.limit:

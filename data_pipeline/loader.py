@@ -4,7 +4,9 @@
     share of it, in blocks of games read with one ArrayRecord call) -> prefetch threads
     -> pack into rows of seq_len + 1 tokens -> batch [-> multiprocessing prefetch]
 
-Every game's tokens start with `;`. A row is L + 1 tokens (L = seq_len): inputs are its first L, targets its last L.
+Every game's tokens start with the tokenizer's game start (`;` in char32); records hold uint8 or uint16 ids, as the
+manifest's token_dtype says, and rows are int32 either way. A row is L + 1 tokens (L = seq_len): inputs are its
+first L, targets its last L.
 - "concat": the games joined and cut into consecutive rows; row k covers stream tokens [k*L, k*L + L], so every
   token is a target once, and rows start mid-game.
 - "paper": the paper's blocks (chess_research/data/zstd_process.py): every row starts at a game start; games are
@@ -81,10 +83,12 @@ def select_games(spec: LoaderSpec) -> dict[str, np.ndarray]:
 
 
 class GameSource:
-    """Random-access source of the selected games' token arrays (uint8); readers open lazily in each process."""
+    """Random-access source of the selected games' token arrays (in the manifest's token dtype); readers open
+    lazily in each process."""
 
     def __init__(self, data_dir: str, shard_ids: np.ndarray, record_ids: np.ndarray) -> None:
         self._data_dir = str(data_dir)
+        self._dtype = shards.token_dtype(shards.read_manifest(data_dir))
         self._shard = shard_ids.astype(np.int32)
         self._record = record_ids.astype(np.int64)
         self._readers: dict[int, Any] = {}
@@ -123,7 +127,7 @@ class GameSource:
             pos = np.flatnonzero(shard_of == shard)
             records = self._reader(int(shard)).read(self._record[idx[pos]].tolist())
             for p, rec in zip(pos.tolist(), records):
-                out[p] = np.frombuffer(rec, np.uint8, offset=shards.RECORD_HEADER.size)
+                out[p] = shards.decode_record(rec, self._dtype)[1]
         return out
 
 

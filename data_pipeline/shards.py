@@ -1,9 +1,10 @@
 """On-disk format: ArrayRecord shards (one record per game), a NumPy index per shard, and manifest.json.
 
 A record is an 8-byte header (`<HHBBH`: white_elo, black_elo, result, time-control class, plies) followed by
-the game's uint8 token ids (`encode(";" + transcript)`). A shard is finished when its index file exists: the
-index is renamed into place last, after the records, so an interrupted build never leaves a half shard that
-looks finished.
+the game's token ids (`tokenizer.encode_game(transcript, white_elo, black_elo)`) in the manifest's `token_dtype`:
+uint8 for char32, little-endian uint16 for the move tokenizers (a manifest without the key is uint8).
+A shard is finished when its index file exists: the index is renamed into place last, after the records, so an
+interrupted build never leaves a half shard that looks finished.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from array_record.python import array_record_module
 import safeio
 
 RECORD_HEADER = struct.Struct("<HHBBH")
-RECORD_FORMAT = "header <HHBBH (white_elo, black_elo, result 0=1-0/1=0-1/2=draw, time_control, plies) + uint8 tokens"
+# manifest "token_dtype" -> how records store token ids
+TOKEN_DTYPES: dict[str, np.dtype] = {"uint8": np.dtype("u1"), "uint16": np.dtype("<u2")}
 # One record per chunk, uncompressed: the shuffled loader reads single games, and zstd saves only ~25% on
 # 300-byte records while costing 4x the write time and 2x the read time.
 WRITER_OPTIONS = "group_size:1,uncompressed"
@@ -30,9 +32,37 @@ MANIFEST = "manifest.json"
 CUTOFFS = tuple(range(800, 2500, 100))
 
 
-def decode_record(record: bytes) -> tuple[tuple[int, int, int, int, int], np.ndarray]:
-    """A record -> ((white_elo, black_elo, result, time control, plies), token ids)."""
-    return RECORD_HEADER.unpack_from(record), np.frombuffer(record, np.uint8, offset=RECORD_HEADER.size)
+def record_format(token_dtype: str) -> str:
+    """The record layout in words, as the manifest states it."""
+    return (f"header <HHBBH (white_elo, black_elo, result 0=1-0/1=0-1/2=draw, time_control, plies) + "
+            f"{token_dtype} tokens")
+
+
+def dtype_name(token_dtype: type[np.unsignedinteger] | np.dtype) -> str:
+    """A tokenizer's token dtype as the manifest names it ("uint8", "uint16")."""
+    name = np.dtype(token_dtype).name
+    if name not in TOKEN_DTYPES:
+        raise ValueError(f"token dtype {name} cannot be stored in records; use one of {', '.join(TOKEN_DTYPES)}")
+    return name
+
+
+def record_dtype(token_dtype: type[np.unsignedinteger] | np.dtype) -> np.dtype:
+    """How records store a tokenizer's ids (explicitly little-endian)."""
+    return TOKEN_DTYPES[dtype_name(token_dtype)]
+
+
+def token_dtype(manifest: dict) -> np.dtype:
+    """How this data directory's records store token ids (manifests older than the key: uint8)."""
+    name = manifest.get("token_dtype", "uint8")
+    if name not in TOKEN_DTYPES:
+        raise ValueError(f"manifest token_dtype {name!r} is not one of {', '.join(TOKEN_DTYPES)}: the manifest was "
+                         f"edited or written by a newer version; rebuild the shards with `transcend data build`")
+    return TOKEN_DTYPES[name]
+
+
+def decode_record(record: bytes, dtype: np.dtype = TOKEN_DTYPES["uint8"]) -> tuple[tuple[int, int, int, int, int], np.ndarray]:
+    """A record -> ((white_elo, black_elo, result, time control, plies), token ids as stored, in `dtype`)."""
+    return RECORD_HEADER.unpack_from(record), np.frombuffer(record, dtype, offset=RECORD_HEADER.size)
 
 
 def shard_name(number: int) -> str:
@@ -50,20 +80,22 @@ def index_path(data_dir: str | os.PathLike, number: int) -> pathlib.Path:
 class ShardWriter:
     """Writes one shard under temporary names; `finalize` renames records first, then the index (the marker)."""
 
-    def __init__(self, data_dir: str | os.PathLike, number: int) -> None:
+    def __init__(self, data_dir: str | os.PathLike, number: int, token_dtype: np.dtype = TOKEN_DTYPES["uint8"]) -> None:
         self.number = number
+        self._token_bytes = np.dtype(token_dtype).itemsize
         self.final_records, self.final_index = record_path(data_dir, number), index_path(data_dir, number)
         self.tmp_records = self.final_records.with_name(self.final_records.name + ".tmp")
         self._writer = array_record_module.ArrayRecordWriter(str(self.tmp_records), WRITER_OPTIONS)
         self._rows: list[tuple[int, ...]] = []
 
     def add_many(self, games: list[tuple[int, int, int, int, int, int, bytes]]) -> None:
-        """games: (white, black, result, time control, plies, split, token bytes) each, in record order."""
-        write, pack, rows = self._writer.write, RECORD_HEADER.pack, self._rows
+        """games: (white, black, result, time control, plies, split, token bytes in the writer's dtype) each, in
+        record order."""
+        write, pack, rows, width = self._writer.write, RECORD_HEADER.pack, self._rows, self._token_bytes
         for white, black, result, tc, plies, split, tokens in games:
             plies = min(plies, 65535)
             write(pack(white, black, result, tc, plies) + tokens)
-            rows.append((white, black, result, tc, plies, split, len(tokens)))
+            rows.append((white, black, result, tc, plies, split, len(tokens) // width))
 
     def finalize(self, meta: dict) -> None:
         """Close the records and move them into place, then write the index (with `meta`): the shard is done."""

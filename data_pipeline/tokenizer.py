@@ -1,9 +1,12 @@
-"""Tokenizers: the paper's 32-symbol character vocabulary, behind an interface a move-level tokenizer can share."""
+"""Tokenizers: the paper's 32-symbol character vocabulary, and the registry that also knows the move tokenizers."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
+
+from data_pipeline.move_tokenizer import MoveTokenizer
 
 # The paper's vocabulary; a token id is the symbol's position in this string.
 CHAR32_VOCAB = " #+-.0123456789;=BKNOQRabcdefghx"
@@ -11,12 +14,18 @@ GAME_START = ";"
 
 
 class Tokenizer(Protocol):
-    """What the loader, model and evaluation need from a tokenizer."""
+    """What the build, loader, model and evaluation need from a tokenizer (CharTokenizer, MoveTokenizer)."""
 
     name: str
-    vocab: str
+    kind: str  # "char": one token per transcript character; "move": one token per move
     vocab_size: int
     game_start_id: int
+    pad_id: int
+    token_dtype: type[np.unsignedinteger]  # what records store each token as: uint8 (char32) or uint16 (move)
+    has_ratings: bool  # True when encode_game writes each player's rating tokens after the game start
+
+    @property
+    def vocab(self) -> Sequence[str]: ...  # token id -> its symbol (char) or name (move: `e2e4`, `w1500`)
 
     def encode(self, text: str) -> np.ndarray: ...
 
@@ -24,9 +33,18 @@ class Tokenizer(Protocol):
 
     def encode_bytes(self, text: bytes) -> np.ndarray: ...
 
+    def encode_game(self, transcript: bytes, white_elo: int, black_elo: int) -> np.ndarray: ...
+
+    def decode_transcript(self, ids: np.ndarray | list[int]) -> str: ...
+
 
 class CharTokenizer:
     """One token per character of the transcript; `;` opens every game."""
+
+    kind = "char"
+    pad_id = 0  # the loader's padding id (a space in char32), never counted: loss_mask is 0 there
+    token_dtype = np.uint8
+    has_ratings = False
 
     def __init__(self, vocab: str = CHAR32_VOCAB, name: str = "char32") -> None:
         if len(set(vocab)) != len(vocab):
@@ -65,13 +83,29 @@ class CharTokenizer:
             raise ValueError(f"token id outside [0, {self.vocab_size}) for tokenizer {self.name}")
         return self._id_to_byte[arr].tobytes().decode("ascii")
 
+    def encode_game(self, transcript: bytes, white_elo: int, black_elo: int) -> np.ndarray:
+        """One game as records store it: `;` + transcript (the ratings are not part of a character game)."""
+        return self.encode_bytes(GAME_START.encode("ascii") + transcript)
 
-_TOKENIZERS = {"char32": CharTokenizer}
+    def decode_transcript(self, ids: np.ndarray | list[int]) -> str:
+        """The transcript of the one game `ids` holds, as `encode_game` was given it (without its leading `;`)."""
+        text = self.decode(ids)
+        return text[1:] if text.startswith(GAME_START) else text
+
+
+_TOKENIZERS: dict[str, Callable[[], Tokenizer]] = {
+    "char32": CharTokenizer,
+    "move": MoveTokenizer,
+    "move+elo": lambda: MoveTokenizer(ratings=True),
+}
+
+TOKENIZER_NAMES = tuple(_TOKENIZERS)
 
 
 def get_tokenizer(name: str = "char32") -> Tokenizer:
     """Look a tokenizer up by the name stored in manifests and run configs."""
     try:
-        return _TOKENIZERS[name]()
+        make = _TOKENIZERS[name]
     except KeyError:
         raise ValueError(f"unknown tokenizer {name!r}; known: {sorted(_TOKENIZERS)}") from None
+    return make()

@@ -60,7 +60,9 @@ class DataConfig:
     # zstd_process.py); pad: whole games, padded (data_pipeline.LoaderSpec.packing)
     packing: str = _choice("concat", "paper", "pad")
     seed: int = 0
-    tokenizer: str = "char32"
+    # char32: the paper's characters (model.vocab_size 32); move / move+elo: one token per move, without / with
+    # rating tokens (model.vocab_size at least 1970 / 2024: data_pipeline.MoveTokenizer)
+    tokenizer: str = _choice("char32", "move", "move+elo")
     worker_count: int = 0
     val_split: str = _choice("validation", "train")
 

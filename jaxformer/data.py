@@ -30,17 +30,19 @@ def data_dir(cfg: RunConfig) -> str:
 
 def check_data_dir(cfg: RunConfig) -> dict:
     """Fail before training starts when the shard directory or its tokenizer does not fit the model."""
-    from data_pipeline import read_manifest
+    from data_pipeline import get_tokenizer, read_manifest
 
     manifest = read_manifest(data_dir(cfg))
-    vocab = manifest.get("vocab")
-    if vocab is not None and len(vocab) > cfg.model.vocab_size:
-        raise ValueError(f"shards in {cfg.data.dir} use a {len(vocab)}-symbol vocabulary but model.vocab_size="
-                         f"{cfg.model.vocab_size}; set --set model.vocab_size={len(vocab)}")
     tok = manifest.get("tokenizer")
     if tok is not None and tok != cfg.data.tokenizer:
         raise ValueError(f"shards in {cfg.data.dir} use tokenizer {tok!r}, config says data.tokenizer="
-                         f"{cfg.data.tokenizer!r}")
+                         f"{cfg.data.tokenizer!r}; set --set data.tokenizer={tok} (or build shards with "
+                         f"`transcend data build --tokenizer {cfg.data.tokenizer}`)")
+    vocab = manifest.get("vocab")  # manifests older than "vocab_size" hold char32's symbol string
+    needed = max(manifest.get("vocab_size") or len(vocab or ""), get_tokenizer(cfg.data.tokenizer).vocab_size)
+    if needed > cfg.model.vocab_size:
+        raise ValueError(f"shards in {cfg.data.dir} use tokenizer {cfg.data.tokenizer!r} with {needed} token ids but "
+                         f"model.vocab_size={cfg.model.vocab_size}; set --set model.vocab_size={needed}")
     return manifest
 
 

@@ -31,6 +31,6 @@ def kept_transcripts(data_dir: str | pathlib.Path) -> list[str]:
     tok, out = get_tokenizer(m["tokenizer"]), []
     for n in range(m["shards"]):
         reader = array_record_module.ArrayRecordReader(str(shards.record_path(data_dir, n)))
-        out += [tok.decode(shards.decode_record(r)[1])[1:] for r in reader.read_all()]
+        out += [tok.decode_transcript(shards.decode_record(r, shards.token_dtype(m))[1]) for r in reader.read_all()]
         reader.close()
     return out
