@@ -4,7 +4,7 @@ Chess only: this package imports nothing from the repository except `safeio`. It
 
     stockfish   the engine, located, configured and limited by nodes (never wall time)
     players     the Player protocol; the random mover, engine players, opponent names
-    biases      the bias policies of synthetic experts
+    biases      the bias policies of synthetic experts (subset and systematic)
     experts     a synthetic expert as a Player (an engine that deviates by its bias)
     rules       how a game ends: the rules, the ply cap and its adjudication
     match       the match runner: plays planned games to their end, many at once
@@ -20,7 +20,7 @@ Chess only: this package imports nothing from the repository except `safeio`. It
 `jaxformer` imports only the names below.
 """
 from arena.anchors import PAPER_ANCHORS, anchor_games_path, load_anchor_games, load_anchor_table, load_anchored_to
-from arena.biases import BIAS_POLICIES, DEFAULT_BIAS_MIX
+from arena.biases import BIAS_POLICIES, DEFAULT_BIAS_MIX, SYSTEMATIC_BIASES, BiasPolicy, get_bias
 from arena.claims import ClaimBoard
 from arena.experts import Expert, ExpertPlayer
 from arena.glicko2 import glicko2_per_game, glicko2_update, glicko2_vs_anchors
@@ -40,6 +40,6 @@ __all__ = [
     "PlayerRating", "RandomMover", "SCORES", "Stockfish", "StockfishPlayer", "adjudicate", "find_stockfish",
     "fit_info", "glicko2_update", "glicko2_vs_anchors", "load_anchor_table", "load_openings", "make_opponent",
     "DRAW_MODELS", "RungDraws", "anchor_games_path", "bundled_suites", "glicko2_per_game", "load_anchor_games",
-    "load_anchored_to", "rung_draws",
+    "load_anchored_to", "rung_draws", "SYSTEMATIC_BIASES", "BiasPolicy", "get_bias",
     "parse_opponents", "rate_players", "read_all_records", "read_records", "rules_ending",
 ]

@@ -1,10 +1,11 @@
 """A synthetic expert as an arena Player: Stockfish that plays its bias policy's move with probability epsilon.
 
 Every move draws one coin from the game's own stream (`MoveRequest.rng`, seeded from the game id by
-the match runner); heads (probability epsilon) plays the bias policy's move, drawn from the same
-stream, tails the engine's move. The engine is an `arena.StockfishPlayer`, which searches every
-move from a cleared hash. So a game is a function of its game id and its two players, whatever the
-interleaving of games or the number of threads, exactly as in an evaluation.
+the match runner); heads (probability epsilon, the bias rate) plays the bias policy's move (a subset
+policy draws it from the same stream, a systematic one draws nothing), tails the engine's move.
+The engine is an `arena.StockfishPlayer`, which searches every move from a cleared hash. So a game
+is a function of its game id and its two players, whatever the interleaving of games or the number
+of threads, exactly as in an evaluation.
 
 The expert counts the bias moves it plays in each game, per colour; `bias_moves(game_id)` reads
 them once the game has ended (the runner calls `end_game` before it writes the record). A replayed

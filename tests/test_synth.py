@@ -307,7 +307,7 @@ def test_non_positive_counts_are_refused_with_a_sentence(tmp_path, capsys, flag,
 def test_every_option_shows_its_default_once():
     text = build_parser().format_help()
     blocks = re.split(r"\n  (?=--)", text.split("show this help message and exit", 1)[1])[1:]
-    assert len(blocks) == 17
+    assert len(blocks) == 19  # --population and --argmax-positions (issue 10) included
     for block in blocks:
         flat = " ".join(block.split())
         assert flat.count("(default") + flat.count("(required)") == 1, flat

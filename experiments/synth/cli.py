@@ -9,7 +9,8 @@ the evaluation's scale. Written to OUT/:
   records/games.jsonl  every game as an arena record (the evaluation's schema), and records/games.pgn
   games.pgn.zst        expert-vs-expert games: the training data (`transcend data build OUT/games.pgn.zst`)
   calibration.pgn.zst  expert-vs-anchor games (kept out of the training data: the anchors are no experts)
-  population.json      experts (engine, bias, epsilon), measured ratings with 95% intervals, records, the fit
+  population.json      experts (engine, bias, epsilon), measured ratings with 95% intervals, records, the fit,
+                       and whose arg-max is the engine's move (experiments/synth/argmax.py)
   settings.json        what fixes the games (experiments/synth/resume.py): a rerun of the same command
                        continues an interrupted run, playing only the games records/ lacks
 """
@@ -24,10 +25,11 @@ import pathlib
 import random
 import time
 
-from arena import BIAS_POLICIES, DEFAULT_BIAS_MIX, DEFAULT_MAX_PLIES, PRIOR_DRAWS, Expert, fit_info
+from arena import BIAS_POLICIES, DEFAULT_MAX_PLIES, PRIOR_DRAWS, Expert, ExpertPlayer, fit_info
+from experiments.synth.argmax import ARGMAX_POSITIONS, measure_argmax, sample_positions
 from experiments.synth.pgn import Seat, game_to_pgn, write_pgn_zst
 from experiments.synth.play import GameJob, PlayedGame, estimate_seconds, make_players, play_games, recorded_ids
-from experiments.synth.population import build_population
+from experiments.synth.population import DEFAULT_BIASES, DEFAULT_EPSILON, POPULATIONS, build_population
 from experiments.synth.ratings import DEFAULT_TABLE, Anchor, choose_anchors, measure_ratings
 from experiments.synth.resume import game_settings, prepare_out, refuse_foreign
 from safeio import write_json_atomic
@@ -40,7 +42,7 @@ OUTPUTS = ("games.pgn.zst", "calibration.pgn.zst", "population.json", f"{RECORDS
 COUNTS = {"games": "expert-vs-expert games to play", "experts": "experts in the population",
           "workers": "engine searches in parallel", "max_plies": "plies before a game is adjudicated",
           "calibration_games": "expert-vs-anchor games (they put the experts on the anchors' scale)",
-          "bootstrap": "bootstrap resamples"}
+          "bootstrap": "bootstrap resamples", "argmax_positions": "positions the arg-max statement is measured on"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,15 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experts", type=int, default=8, help="population size (default: %(default)s)")
     p.add_argument("--nodes", type=int, nargs=2, default=(10, 1000), metavar=("LO", "HI"),
                    help="node limits of the weakest and strongest expert (geometric spacing) (default: %(default)s)")
-    p.add_argument("--epsilon", type=float, nargs=2, default=(0.1, 0.5), metavar=("LO", "HI"),
-                   help="bias probabilities of the strongest and weakest expert, linearly spaced "
-                        "(default: %(default)s)")
-    p.add_argument("--biases", default=",".join(DEFAULT_BIAS_MIX),
-                   help=f"bias mix, dealt round-robin from the weakest expert up (repeat a name to weight it); "
-                        f"known: {', '.join(BIAS_POLICIES)} (default: %(default)s)")
+    p.add_argument("--population", choices=POPULATIONS, default="subset",
+                   help="subset: biases pick uniformly within a class of moves, dealt round-robin; systematic: each "
+                        "expert a different systematic bias (one fixed move per position) at a bias rate above 1/2, "
+                        "so only the population's majority is the engine's move (default: %(default)s)")
+    p.add_argument("--epsilon", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="bias rates (probabilities of the bias move) of the strongest and weakest expert, linearly "
+                        "spaced (default: " + "; ".join(f"{' '.join(map(str, DEFAULT_EPSILON[k]))} for {k}"
+                                                        for k in POPULATIONS) + ")")
+    p.add_argument("--biases", default=None,
+                   help=f"bias mix, dealt round-robin from the weakest expert up (repeat a name to weight it; "
+                        f"systematic: one different name per expert, in order); known: {', '.join(BIAS_POLICIES)} "
+                        "(default: " + "; ".join(f"{','.join(DEFAULT_BIASES[k])} for {k}" for k in POPULATIONS) + ")")
     p.add_argument("--clones", action="store_true",
-                   help="diversity ablation: every game is one expert of the population's mean strength against itself "
-                        "(default: off)")
+                   help="diversity ablation: every game is one expert against itself: for subset one of the "
+                        "population's mean strength, for systematic the population's median expert with its bias "
+                        "and rate (default: off)")
+    p.add_argument("--argmax-positions", type=int, default=ARGMAX_POSITIONS,
+                   help="positions sampled from the training games on which population.json states whose arg-max is "
+                        "the engine's move (default: %(default)s)")
     p.add_argument("--calibration-games", type=int, default=None,
                    help="expert-vs-anchor games (default: 25 per expert, at least games/10)")
     p.add_argument("--anchors", default=None,
@@ -100,6 +112,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} {value}: must be at least 1 ({what})")
+    if args.epsilon is None:
+        args.epsilon = list(DEFAULT_EPSILON[args.population])
+    if args.biases is None:
+        args.biases = ",".join(DEFAULT_BIASES[args.population])
     args.biases = [b.strip() for b in args.biases.split(",") if b.strip()]
     args.anchors = [a.strip() for a in args.anchors.split(",") if a.strip()] if args.anchors else None
     unknown = [b for b in args.biases if b not in BIAS_POLICIES]
@@ -141,7 +157,8 @@ def plan(args: argparse.Namespace) -> Plan:
     """Builds the population, picks the anchors and schedules the games."""
     out = pathlib.Path(args.out)
     refuse_foreign(out, args.overwrite, OUTPUTS)
-    experts = build_population(args.experts, tuple(args.nodes), tuple(args.epsilon), args.biases, clones=args.clones)
+    experts = build_population(args.experts, tuple(args.nodes), tuple(args.epsilon), args.biases, clones=args.clones,
+                               population=args.population)
     anchors = choose_anchors(args.anchor_table, args.anchors, args.anchor_rating)
     calibration = args.calibration_games
     if calibration is None:
@@ -161,13 +178,17 @@ def synthesize(args: argparse.Namespace, p: Plan) -> dict:
         t0 = time.time()
         games = play_games(p.jobs, players, args.seed, p.out / RECORDS, args.max_plies, args.workers, args.stockfish)
         play_s = time.time() - t0
+        log.info("measuring whose arg-max is the engine's move on %d sampled positions", args.argmax_positions)
+        experts = {e.name: players[e.name] for e in p.experts}
+        argmax = measure_argmax(p.experts, {n: pl for n, pl in experts.items() if isinstance(pl, ExpertPlayer)},
+                                sample_positions(games, args.argmax_positions, args.seed), args.workers)
     finally:
         for player in players.values():
             player.close()
     log.info("fitting ratings (Bradley-Terry, %d bootstrap resamples)", args.bootstrap)
     measured = measure_ratings(games, p.experts, p.anchors, args.bootstrap, args.seed)
     _write_pgns(p, games, measured, args.seed)
-    population = _population_json(args, p, measured, games, play_s, version)
+    population = _population_json(args, p, measured, argmax, games, play_s, version)
     write_json_atomic(p.out / "population.json", population)
     return population
 
@@ -182,22 +203,24 @@ def _write_pgns(p: Plan, games: list[PlayedGame], measured: dict, seed: int) -> 
     write_pgn_zst(p.out / "calibration.pgn.zst", calib_pgn)
 
 
-def _population_json(args: argparse.Namespace, p: Plan, measured: dict, games: list[PlayedGame], play_s: float,
-                     version: str | None) -> dict:
+def _population_json(args: argparse.Namespace, p: Plan, measured: dict, argmax: dict, games: list[PlayedGame],
+                     play_s: float, version: str | None) -> dict:
     train = [g for g in games if not g.calibration]
     best = max(p.experts, key=lambda e: measured[e.name]["rating"])
     return {
-        "kind": "clones" if args.clones else "diverse",
+        "kind": "clones" if args.clones else "diverse", "population": args.population,
         "seed": args.seed, "workers": args.workers, "stockfish": version,
         "options": {"games": args.games, "experts": args.experts, "nodes": list(args.nodes),
                     "epsilon": list(args.epsilon), "biases": args.biases, "clones": args.clones,
-                    "max_plies": args.max_plies, "bootstrap": args.bootstrap},
+                    "population": args.population, "max_plies": args.max_plies, "bootstrap": args.bootstrap,
+                    "argmax_positions": args.argmax_positions},
         "anchors": [{"name": a.engine.name, "engine_settings": a.engine.settings(), "rating": a.rating,
                      "source": a.source, "provisional": a.provisional, "deterministic": a.deterministic,
                      "calibration_games": sum(a.engine.name in (g.white, g.black) for g in games if g.calibration)}
                     for a in p.anchors],
         "fit": fit_info(PRIOR_DRAWS, args.bootstrap),
-        "experts": [{**e.describe(), **measured[e.name]} for e in p.experts],
+        "experts": [{**e.describe(), **measured[e.name], "argmax": argmax["experts"][e.name]} for e in p.experts],
+        "majority_is_engine": argmax["majority_is_engine"], "majority_reference": argmax["majority_reference"],
         "best_expert": {"name": best.name, "rating": measured[best.name]["rating"],
                         "rating_ci95": measured[best.name]["rating_ci95"],
                         "rating_bound": measured[best.name]["rating_bound"]},

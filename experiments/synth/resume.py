@@ -27,7 +27,7 @@ FLAGS = {
     "games": "--games",
     "calibration_games": "--calibration-games",
     "max_plies": "--max-plies",
-    "experts": "the population (--experts, --nodes, --epsilon, --biases, --clones)",
+    "experts": "the population (--experts, --nodes, --epsilon, --biases, --clones, --population)",
     "anchors": "the anchors (--anchors, --anchor-table)",
     "stockfish": "the Stockfish version (--stockfish)",
 }
