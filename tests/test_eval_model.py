@@ -104,8 +104,8 @@ def test_kv_cached_decoding_equals_uncached_across_window_slides(model):
         g = player.contexts.games["g"]
         slid += g.window > 0
         prompt = prompt_text(board)
-        assert g.text == prompt[g.window:] and len(g.text) <= CFG.max_len
-        np.testing.assert_allclose(g.last_logp, _full_logp(model, g.text)[-1], atol=2e-4)
+        assert g.prefix == prompt[g.window:] and len(g.prefix) <= CFG.max_len
+        np.testing.assert_allclose(g.last_logp, _full_logp(model, g.prefix)[-1], atol=2e-4)
         moves = sorted(board.legal_moves, key=chess.Move.uci)
         board.push(moves[rng.integers(len(moves))])
     assert slid > 0
@@ -132,8 +132,8 @@ def test_games_at_different_window_offsets_share_one_call(model):
         player.move_log_probs([MoveRequest(n, b.copy(), 1.0, rng) for n, b in boards.items()])
         for name in boards:
             g = player.contexts.games[name]
-            assert len(g.text) <= CFG.max_len
-            np.testing.assert_allclose(g.last_logp, _full_logp(model, g.text)[-1], atol=2e-4)
+            assert len(g.prefix) <= CFG.max_len
+            np.testing.assert_allclose(g.last_logp, _full_logp(model, g.prefix)[-1], atol=2e-4)
 
 
 def test_temperature_zero_is_the_arg_max_and_sampling_follows_the_distribution(model):
@@ -163,8 +163,8 @@ def test_char_mode_retries_illegal_output_counts_it_and_rolls_the_cache_back(mod
     for c, b, r in zip(choices, boards, reqs):
         assert c.move in b.legal_moves
         g = player.contexts.games[r.game_id]
-        assert g.text == prompt_text(b)[g.window:]  # generated characters do not stay in the cache
-        np.testing.assert_allclose(g.last_logp, _full_logp(model, g.text)[-1], atol=2e-4)
+        assert g.prefix == prompt_text(b)[g.window:]  # generated characters do not stay in the cache
+        np.testing.assert_allclose(g.last_logp, _full_logp(model, g.prefix)[-1], atol=2e-4)
     # A random model writes mostly non-moves: attempts are counted, and rising temperature varies the output.
     assert sum(c.illegal_attempts for c in choices) > 0
     assert player.illegal_total == sum(c.illegal_attempts for c in choices)

@@ -176,7 +176,7 @@ def _prompt_after(player: ModelPlayer, black_replies: list[str]) -> str:
         board.push(_ask(player, board).move)
         board.push_san(reply)
     _ask(player, board)
-    return player.contexts.games["g"].text
+    return player.contexts.games["g"].prefix
 
 
 def test_the_models_own_check_is_stripped_from_its_prompt_and_the_opponents_is_kept(model):
@@ -195,7 +195,7 @@ def test_the_paper_sampler_draws_exactly_10_characters_a_try_from_a_prompt_witho
     for seed in range(4):
         choice = _ask(player, board, seed)
         tries += choice.illegal_attempts + (choice.forfeit != "illegal")
-        assert player.contexts.games["g"].text == ";1.e4"  # rolled back after the samples
+        assert player.contexts.games["g"].prefix == ";1.e4"  # rolled back after the samples
         player.end_game("g")
     assert player.characters_sampled == PAPER_CHARS * tries > 0
 

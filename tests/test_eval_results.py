@@ -60,8 +60,8 @@ def test_ratings_json_records_the_fit_and_keeps_every_field():
                              "fit", "rungs", "openings", "duplicate_games", "results"]
     assert ratings["openings"] is None and ratings["rungs"]["refit"] is False
     (entry,) = ratings["results"]
-    assert list(entry) == ["temperature", "mode", "games", "planned_games", "wins", "draws", "losses", "score", "draw_rate",
-                           "unrated_games", "opponents", "elo", "elo_ci95", "elo_bound", "outside_ladder",
+    assert list(entry) == ["temperature", "mode", "as_rating", "games", "planned_games", "wins", "draws", "losses", "score",
+                           "draw_rate", "unrated_games", "opponents", "elo", "elo_ci95", "elo_bound", "outside_ladder",
                            "anchor_uncertainty", "white_advantage", "draw_nu", "glicko2", "margin", "margin_ci95"]
     assert entry["draw_rate"] == round(entry["draws"] / entry["games"], 4)
     assert entry["outside_ladder"] is None and entry["anchor_uncertainty"] is True  # the paper's anchors are definitions

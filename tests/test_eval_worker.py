@@ -233,7 +233,7 @@ def test_bad_flags_are_named_with_the_expected_form(tmp_path, capsys, bad, words
 def test_every_option_shows_its_default_once():
     text = worker.build_parser().format_help()
     blocks = re.split(r"\n  (?=--)", text.split("show this help message and exit", 1)[1])[1:]
-    assert len(blocks) == 32  # the protocol switches (jaxformer/eval/protocol.py) and the rating options included
+    assert len(blocks) == 33  # the protocol switches (jaxformer/eval/protocol.py) and the rating options included
     for block in blocks:
         flat = " ".join(block.split())
         assert flat.count("(default") + flat.count("(required)") == 1, flat

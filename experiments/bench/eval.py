@@ -5,6 +5,8 @@ The paper's approach, run side by side on the same model: no KV cache, one full 
 written in len(SAN) + 1 passes (its characters and the separator), with no illegal retries.
 Ours: move mode (every legal move scored exactly), KV cache per game, `--games` games batched into
 one forward pass, against a uniform random mover (so engine time does not enter moves/s).
+Beside it, the move-token player (jaxformer.eval.move_player) of the same model size on the `move` tokenizer
+(its vocabulary instead of char32's): one batched forward step per move, no candidate scoring.
 Then games/hour of the full worker pipeline against Stockfish level 1 (default node limit) with all
 cores. The model is the `tiny` preset with max_len 1024 (the paper's context; tiny's own is 256).
 """
@@ -24,20 +26,23 @@ from arena import DEFAULT_NODES, EngineSpec, MatchRunner, PlannedGame, RandomMov
 from data_pipeline import get_tokenizer
 from jaxformer.config import get_preset
 from jaxformer.eval.model_player import ModelPlayer
+from jaxformer.eval.move_player import MoveTokenPlayer, model_player
 from jaxformer.model import Transformer
 
 WINDOW = 1023
 
 
-def _model(max_len: int) -> Transformer:
-    cfg = dataclasses.replace(get_preset("tiny").model, max_len=max_len)
+def _model(max_len: int, vocab_size: int | None = None) -> Transformer:
+    base = get_preset("tiny").model
+    cfg = dataclasses.replace(base, max_len=max_len, vocab_size=vocab_size or base.vocab_size)
     return Transformer(cfg, rngs=nnx.Rngs(0))
 
 
-def bench_ours(model, games: int, plies: int) -> tuple[float, int, list[str]]:
-    """Model moves/s in move mode over `games` concurrent games of `plies` plies vs the random mover."""
-    tok = get_tokenizer("char32")
-    player = ModelPlayer(model, tok, mode="move", name="model", slots=games)
+def bench_ours(model, games: int, plies: int, tokenizer: str = "char32") -> tuple[float, int, list[str]]:
+    """Model moves/s (char32: move mode; move: the move-token player) over `games` concurrent games of `plies`
+    plies vs the random mover."""
+    tok = get_tokenizer(tokenizer)
+    player = model_player(model, tok, name="model", slots=games)
     plan = [PlannedGame(f"g{k}", k, "model" if k % 2 == 0 else "random", "random" if k % 2 == 0 else "model",
                         temperature=1.0, mode="move") for k in range(games)]
     # Warm-up: the same games (per-game seeds) once, so the timed run meets only compiled shapes;
@@ -50,7 +55,7 @@ def bench_ours(model, games: int, plies: int) -> tuple[float, int, list[str]]:
     return moves / (time.perf_counter() - t0), moves, sans
 
 
-def _play_plies(player: ModelPlayer, plan: list[PlannedGame], plies: int) -> tuple[int, list[str]]:
+def _play_plies(player: ModelPlayer | MoveTokenPlayer, plan: list[PlannedGame], plies: int) -> tuple[int, list[str]]:
     """Play every game of `plan` to `plies` plies (a game reaching the cap is a draw; none needs an engine);
     returns the model's moves (count, SANs)."""
     records: list[dict] = []
@@ -124,13 +129,20 @@ def main(argv: list[str]) -> int:
           f"{jax.device_count()} {jax.devices()[0].platform} device(s), {os.cpu_count()} cores")
     ours, n_ours, sans = bench_ours(model, args.games, args.plies)
     print(f"ours (move mode, KV cache, {args.games} games batched): {ours:.1f} model moves/s over {n_ours} moves")
+    move_tok = get_tokenizer("move")
+    move_model = _model(WINDOW + 1, move_tok.vocab_size)
+    tokens, n_tokens, _ = bench_ours(move_model, args.games, args.plies, "move")
+    print(f"move tokens (same size, {move_tok.vocab_size}-token vocabulary, {args.games} games batched): "
+          f"{tokens:.1f} model moves/s over {n_tokens} moves")
     base = bench_paper(model, sans, args.baseline_moves)
     print(f"paper (char sampling, full {WINDOW}-token forward per character): {base:.2f} moves/s")
     gph, info = bench_games_per_hour(model, args.sf_games, args.workers, args.nodes)
     print(f"vs stockfish-l1 ({args.nodes} nodes, {args.workers} engine threads): {gph:.0f} games/hour ({info})")
-    print(json.dumps({"moves_per_s": round(ours, 2), "baseline_moves_per_s": round(base, 3),
+    print(json.dumps({"moves_per_s": round(ours, 2), "move_token_moves_per_s": round(tokens, 2),
+                      "baseline_moves_per_s": round(base, 3),
                       "speedup": round(ours / base, 1), "games_per_hour": round(gph, 1),
                       "conditions": {"model": "tiny preset, max_len 1024", "mode": "move", "temperature": 1.0,
+                                     "move_token_vocab_size": move_tok.vocab_size,
                                      "concurrent_games": args.games, "plies_per_game": args.plies,
                                      "baseline_window": WINDOW, "baseline_moves": min(args.baseline_moves, len(sans)),
                                      "stockfish": {"skill": 1, "nodes": args.nodes, "workers": args.workers, **info},

@@ -14,6 +14,10 @@ temperature T draws from. T = 0 is the arg-max (probability 1 on the most likely
 UCI order), as in evaluation. The model reads the game's moves from its start position (board.move_stack),
 as in training; a board set up from a FEN with no moves gives it only the move number.
 
+A run of a move tokenizer plays through jaxformer.eval.move_player (one token per move, so its distribution is
+the next-token softmax over the legal moves; move mode only). A rating-conditioned ("+elo") run needs
+`load_run(..., as_rating=R)`: the model plays as a player rated R (both players' rating tokens are R).
+
 Games go through arena.MatchRunner with evaluation's rules: the same ply cap, adjudicated by Stockfish at
 evaluation's node limit. Opponents are named as in `transcend eval --levels`: `random`, a skill level
 (`1`), or `l0-n1000`-style names. Nothing is written to the run directory.
@@ -42,7 +46,9 @@ from data_pipeline import Tokenizer, get_tokenizer
 from jaxformer.checkpoint import load_for_inference
 from jaxformer.config import RunConfig
 from jaxformer.eval.model_player import ModelPlayer
+from jaxformer.eval.move_player import MoveTokenPlayer, model_player
 from jaxformer.eval.sampling import temperature_probabilities
+from jaxformer.eval.tokenizer_checks import check_as_rating
 from jaxformer.eval.worker import model_name
 from jaxformer.model import Transformer
 from jaxformer.rundir import RunDir
@@ -53,25 +59,27 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class LoadedRun:
-    """One checkpoint of a run, ready to play: its model, step, config and tokenizer."""
+    """One checkpoint of a run, ready to play: its model, step, config, tokenizer and the rating it plays as."""
 
     path: pathlib.Path
     model: Transformer
     step: int
     config: RunConfig
     tokenizer: Tokenizer
-    _players: dict[str, ModelPlayer] = dataclasses.field(default_factory=dict, repr=False)
+    as_rating: int | None = None
+    _players: dict[str, ModelPlayer | MoveTokenPlayer] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
         """The model's player name, as evaluation names it: `run-<run id>@STEP`, or `DIRNAME@STEP` for older runs."""
         return model_name(RunDir(self.path), self.config, self.step)
 
-    def player(self, mode: str = "move") -> ModelPlayer:
+    def player(self, mode: str = "move") -> ModelPlayer | MoveTokenPlayer:
         """The model as an arena player (one per mode, kept: building one compiles the model's decoder)."""
         if mode not in self._players:
-            self._players[mode] = ModelPlayer(self.model, self.tokenizer, mode=mode, name=self.name,
-                                              settings={"run": str(self.path), "step": self.step}, slots=1)
+            self._players[mode] = model_player(self.model, self.tokenizer, mode=mode, name=self.name,
+                                               settings={"run": str(self.path), "step": self.step}, slots=1,
+                                               as_rating=self.as_rating)
         return self._players[mode]
 
     def move_distribution(self, board: chess.Board, temperature: float = 1.0) -> list[tuple[str, float]]:
@@ -120,9 +128,13 @@ class LoadedRun:
         return records[0]
 
 
-def load_run(run_dir: str | pathlib.Path, step: int | None = None) -> LoadedRun:
-    """A run directory's checkpoint `step` (default: the latest complete one), on the CPU, read-only.
+def load_run(run_dir: str | pathlib.Path, step: int | None = None, as_rating: int | None = None) -> LoadedRun:
+    """A run directory's checkpoint `step` (default: the latest complete one), on the CPU, read-only; a
+    rating-conditioned ("+elo") run plays as a player rated `as_rating` (required for it, refused for others).
 
-    Raises jaxformer.checkpoint.CheckpointError naming the problem when the run has no such checkpoint."""
+    Raises jaxformer.checkpoint.CheckpointError naming the problem when the run has no such checkpoint, and
+    ValueError when `as_rating` does not fit the run's tokenizer."""
     model, step, config = load_for_inference(run_dir, step)
-    return LoadedRun(pathlib.Path(run_dir), model, step, config, get_tokenizer(config.data.tokenizer))
+    tokenizer = get_tokenizer(config.data.tokenizer)
+    check_as_rating(tokenizer, as_rating)
+    return LoadedRun(pathlib.Path(run_dir), model, step, config, tokenizer, as_rating)

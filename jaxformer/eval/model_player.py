@@ -37,7 +37,7 @@ import numpy as np
 from arena import MoveChoice, MoveRequest, Player
 from jaxformer.decode import Decoder
 from jaxformer.eval.contexts import GameContext, GameContexts
-from jaxformer.eval.prompt import SEPARATORS
+from jaxformer.eval.prompt import SEPARATORS, CharPrompts
 from jaxformer.eval.protocol import CHAR_SAMPLERS
 from jaxformer.eval.sampling import sample_index
 from jaxformer.model import Transformer
@@ -96,7 +96,7 @@ class ModelPlayer(Player):
         self.tok = tokenizer
         self.sep_ids = np.array([tokenizer.vocab.index(s) for s in SEPARATORS])
         self.decoder = Decoder(model, slots)
-        self.contexts = GameContexts(self.decoder, tokenizer)
+        self.contexts = GameContexts(self.decoder, CharPrompts(tokenizer))
         self.illegal_total = 0
         self.characters_sampled = 0  # char mode: every character drawn, over all games and attempts
 
@@ -121,7 +121,7 @@ class ModelPlayer(Player):
         `shared` picks the scoring pass (see `Decoder.score_continuations`; None: the model's default)."""
         return self._score_legal(self._prompted(requests), requests, shared)
 
-    def _choose_moves(self, games: list[GameContext], requests: list[MoveRequest],
+    def _choose_moves(self, games: list[GameContext[str]], requests: list[MoveRequest],
                       temps: list[float]) -> list[MoveChoice]:
         scored = self._score_legal(games, requests)
         chosen = [moves[sample_index(logp, t, req.rng)] for (moves, logp), req, t in zip(scored, requests, temps)]
@@ -129,26 +129,26 @@ class ModelPlayer(Player):
             self._written(g, req, req.board.san(move))
         return [MoveChoice(move) for move in chosen]
 
-    def _written(self, game: GameContext, req: MoveRequest, text: str) -> None:
+    def _written(self, game: GameContext[str], req: MoveRequest, text: str) -> None:
         """strip_own_check: the model's move enters its transcript as it wrote it (`text`), cut at `+`."""
         if self.strip_own_check:
             game.transcript.write_as(len(req.board.move_stack), text.split("+")[0])
 
-    def _score_legal(self, games: list[GameContext], requests: list[MoveRequest],
+    def _score_legal(self, games: list[GameContext[str]], requests: list[MoveRequest],
                      shared: bool | None = None) -> list[tuple[list[chess.Move], np.ndarray]]:
         legal = [sorted(req.board.legal_moves, key=chess.Move.uci) for req in requests]
         sans = [[req.board.san(m) for m in moves] for req, moves in zip(requests, legal)]
         scores = self.decoder.score_continuations(
-            [g.row for g in games], [len(g.text) for g in games], [g.next_logp() for g in games],
+            [g.row for g in games], [len(g.prefix) for g in games], [g.next_logp() for g in games],
             [[self.tok.encode(s) for s in game_sans] for game_sans in sans], self.sep_ids, shared=shared)
         return [(moves, sc - np.logaddexp.reduce(sc)) for moves, sc in zip(legal, scores)]
 
     # ------------------------------------------------------------------ char mode
-    def _choose_chars(self, games: list[GameContext], requests: list[MoveRequest],
+    def _choose_chars(self, games: list[GameContext[str]], requests: list[MoveRequest],
                       temps: list[float]) -> list[MoveChoice]:
         """Sample each game's output until it is a legal move, a resignation or the illegal-output policy ends it."""
         legal = [{req.board.san(m).rstrip("+#"): m for m in req.board.legal_moves} for req in requests]
-        base = [(g.text, g.last_logp) for g in games]
+        base = [(g.prefix, g.last_logp) for g in games]
         attempts = [0] * len(games)
         chosen: dict[int, MoveChoice] = {}
         while len(chosen) < len(games):
@@ -157,7 +157,7 @@ class ModelPlayer(Player):
             texts = self._sample([games[i] for i in todo], [temps[i] + rising * RETRY_STEP * attempts[i] for i in todo],
                                  [requests[i].rng for i in todo])
             for i, text in zip(todo, texts):
-                games[i].text, games[i].last_logp = base[i]  # roll back: the move is fed next turn
+                games[i].prefix, games[i].last_logp = base[i]  # roll back: the move is fed next turn
                 written, move = self._read(text, requests[i].board, legal[i])
                 if move is not None:
                     self._written(games[i], requests[i], written)
@@ -178,7 +178,7 @@ class ModelPlayer(Player):
             return token, paper_parse(board, token)
         return (text, legal.get(text.rstrip("+#"))) if text is not None else ("", None)
 
-    def _give_up(self, game: GameContext, req: MoveRequest, legal: dict[str, chess.Move], attempts: int) -> MoveChoice:
+    def _give_up(self, game: GameContext[str], req: MoveRequest, legal: dict[str, chess.Move], attempts: int) -> MoveChoice:
         """Out of attempts: forfeit the game (forfeit_after), or play a uniformly random legal move (retry)."""
         if self.forfeit_after is not None:
             return MoveChoice(None, illegal_attempts=attempts, forfeit="illegal")
@@ -187,12 +187,12 @@ class ModelPlayer(Player):
         self._written(game, req, req.board.san(move))
         return MoveChoice(move, illegal_attempts=attempts)
 
-    def _sample(self, games: list[GameContext], temps: list[float], rngs: list) -> list[str | None]:
+    def _sample(self, games: list[GameContext[str]], temps: list[float], rngs: list) -> list[str | None]:
         if self.char_sampler == "paper":
             return list(self.sample_characters(games, temps, rngs, PAPER_CHARS))
         return self._sample_texts(games, temps, rngs)
 
-    def sample_characters(self, games: list[GameContext], temps: list[float], rngs: list, count: int) -> list[str]:
+    def sample_characters(self, games: list[GameContext[str]], temps: list[float], rngs: list, count: int) -> list[str]:
         """Exactly `count` characters per game at its temperature, each fed back before the next (the paper's
         `model.generate(x, max_new_tokens=count)`); the game rows then hold the first count - 1 of them."""
         texts = [""] * len(games)
@@ -204,7 +204,7 @@ class ModelPlayer(Player):
         self.characters_sampled += count * len(games)
         return texts
 
-    def _sample_texts(self, games: list[GameContext], temps: list[float], rngs: list) -> list[str | None]:
+    def _sample_texts(self, games: list[GameContext[str]], temps: list[float], rngs: list) -> list[str | None]:
         """Sample characters per game until a separator; None where no separator came in time."""
         out: list[str | None] = [None] * len(games)
         texts = [""] * len(games)
@@ -226,7 +226,7 @@ class ModelPlayer(Player):
         return out
 
     # ------------------------------------------------------------------ prompts
-    def _prompted(self, requests: list[MoveRequest]) -> list[GameContext]:
+    def _prompted(self, requests: list[MoveRequest]) -> list[GameContext[str]]:
         """Each request's game context, its cache row holding the prompt up to the model's move."""
         games = [self.contexts.get(req.game_id, req.board) for req in requests]
         room = CHAR_MAX_CHARS + 2 if self.mode == "char" else MAX_SAN_CHARS + 2

@@ -8,6 +8,7 @@ model wrote them, cut at `+` (Transcript.write_as; chess_research/eval/utils.py 
 from __future__ import annotations
 
 import chess
+import numpy as np
 
 SEPARATORS = (" ", ";")  # what ends a move: the game goes on, or the game ends
 
@@ -61,3 +62,22 @@ def window_start(prompt: str, keep: int) -> int:
     cut = max(0, len(prompt) - keep)
     space = prompt.find(" ", cut)
     return cut if space < 0 else space + 1
+
+
+class CharPrompts:
+    """The char player's PromptFormat (jaxformer.eval.contexts): transcripts in characters, one token each."""
+
+    empty = ""
+    min_width = 8
+
+    def __init__(self, tokenizer) -> None:
+        self.tok = tokenizer
+
+    def new_transcript(self, root: chess.Board) -> Transcript:
+        return Transcript(root)
+
+    def encode(self, part: str) -> np.ndarray:
+        return self.tok.encode(part)
+
+    def window_start(self, prompt: str, keep: int) -> int:
+        return window_start(prompt, keep)

@@ -8,6 +8,9 @@ in every bootstrap resample, with only the table's own anchors (`anchored_to`, e
 so the model's interval includes the rungs' uncertainty (`prepare_rungs`; each result says so in
 "anchor_uncertainty"). Otherwise the rungs are held at their table values, and ratings.json says why.
 
+Results are per temperature, mode and "as_rating" (the rating a "+elo" model was conditioned on, read from the
+model's recorded settings; null when unused).
+
 A game id is counted once: a second record of a game (two workers that played it, from before games
 were claimed) is reported and counted in "duplicate_games", never rated twice. One-period Glicko-2 is
 null without rated games and for a one-sided record (won or lost every game), where one rating period
@@ -83,6 +86,12 @@ def _model_games(records: list[dict], model_name: str,
         else:
             unrated += 1
     return rated, per_opp, unrated
+
+
+def _as_rating(record: dict, model_name: str) -> int | None:
+    """The rating the model was conditioned on in this game (its recorded settings' "as_rating"), else None."""
+    side = "white" if record["white"] == model_name else "black"
+    return record["players"][side].get("settings", {}).get("as_rating")
 
 
 def _games(records: list[dict]) -> list[tuple[str, str, float]]:
@@ -213,10 +222,12 @@ def rate_step(records: list[dict], model_name: str, anchors: dict[str, float], *
               anchor_table: str, reference: tuple[float | None, str | None], n_boot: int = 1000,
               planned: dict[tuple[float, str], int] | None = None, glicko: str = "one-period",
               draw_model: str = "half", white_advantage: bool = False, openings: str | None = None,
-              rungs: tuple[RungDraws | None, dict] | None = None) -> dict:
-    """The ratings.json object from a step's game records: one entry per (temperature, mode), recorded or planned.
+              rungs: tuple[RungDraws | None, dict] | None = None, as_rating: int | None = None) -> dict:
+    """The ratings.json object from a step's game records: one entry per (temperature, mode, as_rating), recorded
+    or planned.
 
-    `planned` maps (temperature, mode) to the games the plan holds for it (every shard, every opponent).
+    `planned` maps (temperature, mode) to the games the plan holds for it (every shard, every opponent), all
+    played as a player rated `as_rating` (None: no rating conditioning).
     `glicko` is "one-period" or the paper's "per-game"; `draw_model` and `white_advantage` are the fit's
     options (arena.rate_players); `openings` names the opening suite played (None: the initial position).
     `rungs` is `prepare_rungs`'s answer (None: every anchor held fixed, as for the paper's table).
@@ -231,20 +242,27 @@ def rate_step(records: list[dict], model_name: str, anchors: dict[str, float], *
     draws, rungs_info = rungs if rungs is not None else (None, fixed_info)
     anchored_to: dict[str, float] = rungs_info["anchored_to"]
     planned = planned or {}
-    groups: dict[tuple, list[dict]] = {key: [] for key in planned}
+    groups: dict[tuple, list[dict]] = {(temp, mode, as_rating): [] for temp, mode in planned}
     for r in records:
         if model_name in (r["white"], r["black"]):
-            groups.setdefault((r["temperature"], r["mode"]), []).append(r)
+            groups.setdefault((r["temperature"], r["mode"], _as_rating(r, model_name)), []).append(r)
     ref, ref_kind = reference
     options = {"glicko": glicko, "draw_model": draw_model, "white_advantage": white_advantage}
-    results = [{"temperature": temp, "mode": mode,
-                **_rate_group(recs, model_name, anchors, ref, planned=planned.get((temp, mode)), n_boot=n_boot,
+    results = [{"temperature": temp, "mode": mode, "as_rating": rating,
+                **_rate_group(recs, model_name, anchors, ref,
+                              planned=planned.get((temp, mode)) if rating == as_rating else None, n_boot=n_boot,
                               seed=step, options=options, rungs=draws, anchored_to=anchored_to)}
-               for (temp, mode), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
+               for (temp, mode, rating), recs in sorted(groups.items(), key=_group_order)]
     return {"run": run, "step": step, "anchor_table": anchor_table, "anchors": anchors,
             "reference_rating": ref, "reference_kind": ref_kind, "model": model_name,
             "fit": fit_info(PRIOR_DRAWS, n_boot, draw_model, white_advantage), "rungs": rungs_info,
             "openings": openings, "duplicate_games": duplicates, "results": results}
+
+
+def _group_order(item: tuple[tuple, list[dict]]) -> tuple:
+    """Results by temperature, mode, then rating (unconditioned first)."""
+    temp, mode, rating = item[0]
+    return temp, mode, rating is not None, rating or 0
 
 
 def describe_rating(entry: dict) -> str:

@@ -11,9 +11,10 @@ The model reads a game from its start position, as in training, so `position fen
 start position: the engine says why in an `info string` and answers the next `go` with `bestmove 0000` (a clear
 failure rather than play on a position it cannot read). Moves are chosen exactly as evaluation chooses them in
 move mode: every legal move's probability (ModelPlayer.move_log_probs), at the temperature (0 = arg-max).
-Consecutive `position` commands that extend the same game reuse its cached prefix; one that does not (a new game,
-a take-back) starts a new one. The model loads on the first command that needs it (`isready` at the latest), so
-`uci` is answered at once.
+A rating-conditioned ("+elo") run needs `--as-rating R` and plays as a player rated R. Consecutive `position`
+commands that extend the same game reuse its cached prefix; one that does not (a new game, a take-back) starts a
+new one. The model loads on the first command that needs it (`isready` at the latest), so `uci` is answered at
+once.
 """
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ import chess
 import numpy as np
 
 from arena import MoveRequest
+from data_pipeline import get_tokenizer
 from jaxformer.config import RunConfig
 from jaxformer.eval.sampling import sample_index
+from jaxformer.eval.tokenizer_checks import check_as_rating
 from jaxformer.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -47,8 +50,10 @@ class ModelUnavailable(ValueError):
 class UciEngine:
     """One UCI session over a run's checkpoint: reads commands, writes answers to `out` (flushed each line)."""
 
-    def __init__(self, run_dir: str, step: int | None, temperature: float, seed: int, out: TextIO):
+    def __init__(self, run_dir: str, step: int | None, temperature: float, seed: int, out: TextIO,
+                 as_rating: int | None = None):
         self.run_dir, self.step = run_dir, step
+        self.as_rating = as_rating
         self.temperature = temperature
         self.seed = seed
         self.out = out
@@ -138,7 +143,7 @@ class UciEngine:
             from jaxformer.eval.api import load_run  # JAX loads here, not before `uci` is answered
 
             try:
-                self._run = load_run(self.run_dir, self.step)
+                self._run = load_run(self.run_dir, self.step, self.as_rating)
             except CheckpointError as err:
                 raise ModelUnavailable(f"--run {self.run_dir}: {err}") from None
             log.info("loaded %s", self._run.name)
@@ -243,12 +248,7 @@ def check_run(run_dir: str, as_rating: int | None) -> None:
         raise ValueError(f"--run {run_dir}: not a run directory (no {run.config.name}); pass the directory of "
                          "`transcend train --run-dir`")
     config = RunConfig.from_json(run.config.read_text())
-    if as_rating is not None:
-        # A model conditioned on the players' ratings would be told R here; this project's runs are not
-        # (RunConfig has no rating-conditioning field), so the request cannot be honoured.
-        raise ValueError(f"--as-rating {as_rating}: run {run_dir} ({config.name}) has no rating conditioning: it was "
-                         "trained without the players' ratings in its input, so it cannot be asked to play at a "
-                         "rating; drop --as-rating (its strength is set by --temperature and its training cutoff)")
+    check_as_rating(get_tokenizer(config.data.tokenizer), as_rating)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling temperature over the legal moves, 0 = arg-max (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling at T > 0 (default: %(default)s)")
     p.add_argument("--as-rating", type=int, metavar="R",
-                   help="play as a player rated R (needs a rating-conditioned run; none exist yet) (default: off)")
+                   help="play as a player rated R: required for a rating-conditioned ('+elo' tokenizer) run, refused "
+                        "for others (default: off)")
     return p
 
 
@@ -270,7 +271,7 @@ def main(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = N
         raise ValueError(f"--temperature {args.temperature}: pass a number >= 0 (0 = arg-max)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     check_run(args.run, args.as_rating)
-    engine = UciEngine(args.run, args.step, args.temperature, args.seed, stdout or sys.stdout)
+    engine = UciEngine(args.run, args.step, args.temperature, args.seed, stdout or sys.stdout, args.as_rating)
     source = stdin or sys.stdin
     while True:
         line = source.readline()

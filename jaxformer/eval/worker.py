@@ -9,6 +9,9 @@ The model's games are keyed by the checkpoint's identity, `run-<run_id[:12]>@STE
 run_id), so a copied or renamed run directory keeps its games; a run without a run_id is named by
 its directory.
 
+A run of a move tokenizer plays through jaxformer.eval.move_player (move mode only); `--as-rating R` conditions
+a rating-conditioned ("+elo") model as a player rated R, and its games and results are kept apart per R.
+
 `--protocol paper` plays the paper's evaluation protocol instead of this project's (`fixed`), each of its
 items also a switch of its own (jaxformer/eval/protocol.py); games of each protocol are rated apart.
 """
@@ -40,9 +43,11 @@ from arena import (
     parse_opponents,
     read_all_records,
 )
+from data_pipeline import get_tokenizer
 from jaxformer.config import RunConfig
 from jaxformer.eval.protocol import PRESETS, Protocol, add_protocol_arguments, resolve_protocol
 from jaxformer.eval.results import GLICKO_MODES, describe_rating, prepare_rungs, rate_step, reference_rating
+from jaxformer.eval.tokenizer_checks import check_as_rating, check_mode
 from jaxformer.rundir import RunDir, games_stem
 from safeio import write_json_atomic
 
@@ -60,14 +65,17 @@ ROUGH_MODEL_PASS_S = 0.3
 
 
 def plan_step(step: int, model: str, opponents: list[str], temperatures: list[float], games: int, mode: str,
-              openings: list[tuple[str, ...]] | None, protocol: Protocol = PRESETS["fixed"]) -> list[PlannedGame]:
+              openings: list[tuple[str, ...]] | None, protocol: Protocol = PRESETS["fixed"],
+              as_rating: int | None = None) -> list[PlannedGame]:
     """Every game of a step, in a fixed order; colours alternate, each opening is played with both colours.
 
-    A protocol other than `fixed` names itself in the game ids. With `engine_per_match` (the paper's) each
+    A protocol other than `fixed` names itself in the game ids, and so does a rating the model is conditioned
+    on (`-R1500`), so games at several ratings share RUN/eval/STEP/. With `engine_per_match` (the paper's) each
     temperature and opponent is two matches played in turn, as the paper's (evaluation.py lines 166-174): the
     model Black in the first games // 2 games, then White; each match's games are played one after another.
     """
     prefix = f"s{step}-{mode}" if protocol.label == "fixed" else f"s{step}-{protocol.label}-{mode}"
+    prefix += f"-R{as_rating}" if as_rating is not None else ""
     plan = []
     for temp in temperatures:
         for opp in opponents:
@@ -182,6 +190,9 @@ def _add_plan_arguments(p: argparse.ArgumentParser) -> None:
                    help="model sampling temperatures, comma-separated, 0 = arg-max (default: %(default)s, the paper's)")
     p.add_argument("--games", type=_positive_int, default=100,
                    help="games per temperature and opponent, half with each colour (default: %(default)s)")
+    p.add_argument("--as-rating", type=int, metavar="R",
+                   help="condition a rating-conditioned ('+elo' tokenizer) model as a player rated R: both players' "
+                        "rating tokens are R; required for such a model, refused for others (default: off)")
 
 
 def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
@@ -259,6 +270,9 @@ class Evaluator:
         self.run_cfg = RunConfig.from_json(self.run.config.read_text())
         self.opponents = parse_opponents(args.levels, args.nodes)
         self.temperatures: list[float] = args.temperatures
+        self.tokenizer = get_tokenizer(self.run_cfg.data.tokenizer)
+        check_mode(self.tokenizer, self.protocol.mode)
+        check_as_rating(self.tokenizer, args.as_rating)
         self.anchors = load_anchor_table(args.anchors)
         warning = anchor_warning(self.opponents, self.anchors, args.anchors)
         if warning:
@@ -291,7 +305,7 @@ class Evaluator:
     def full_plan(self, step: int) -> list[PlannedGame]:
         a = self.args
         return plan_step(step, self.model_name(step), self.opponents, self.temperatures, a.games, self.protocol.mode,
-                         self.openings, self.protocol)
+                         self.openings, self.protocol, a.as_rating)
 
     def pending(self, step: int) -> tuple[list[PlannedGame], list[PlannedGame]]:
         """This worker's share of the plan (its --shard), and those of its games no games file holds yet."""
@@ -305,6 +319,7 @@ class Evaluator:
         eta = _duration(rough_seconds(todo, self.model_name(step), a.workers, a.concurrency, self.protocol.movetime))
         label = self.protocol.label
         named = f" ({label} protocol, {self.protocol.mode} mode)" if label != "fixed" else ""
+        named += f" (as a player rated {a.as_rating})" if a.as_rating is not None else ""
         return (f"step {step} plan{named}: "
                 f"{a.games} games per opponent and temperature x {len(self.opponents)} opponents "
                 f"({', '.join(self.opponents)}) x {len(self.temperatures)} temperatures "
@@ -331,8 +346,7 @@ class Evaluator:
     def play(self, step: int, model, todo: list[PlannedGame]) -> None:
         """The model of `step` plays the games of `todo` that no other worker has claimed; finished games are
         recorded in this worker's games file."""
-        from data_pipeline import get_tokenizer
-        from jaxformer.eval.model_player import ModelPlayer
+        from jaxformer.eval.move_player import model_player
 
         eval_dir = self.run.eval_step(step, self.args.out)
         claims = ClaimBoard(eval_dir, recorded=lambda: {r["game_id"] for r in read_all_records(eval_dir)})
@@ -344,10 +358,10 @@ class Evaluator:
 
         name = self.model_name(step)
         pr = self.protocol
-        player = ModelPlayer(model, get_tokenizer(self.run_cfg.data.tokenizer), mode=pr.mode, name=name,
-                             settings={"run": str(self.run.root), "step": step}, slots=self.args.concurrency,
-                             char_sampler=pr.char_sampler, forfeit_after=pr.forfeit_after,
-                             strip_own_check=pr.strip_own_check)
+        player = model_player(model, self.tokenizer, mode=pr.mode, name=name,
+                              settings={"run": str(self.run.root), "step": step}, slots=self.args.concurrency,
+                              as_rating=self.args.as_rating, char_sampler=pr.char_sampler,
+                              forfeit_after=pr.forfeit_after, strip_own_check=pr.strip_own_check)
         meta = {"run": str(self.run.root), "step": step, "event": f"transcend eval {self.run.root.name}",
                 "site": socket.gethostname(), "protocol": pr.record()}
         runner = MatchRunner({**self.players, name: player}, self.adjudicator, record,
@@ -374,7 +388,8 @@ class Evaluator:
                                 n_boot=self.args.n_boot, **rating_options(protocol), draw_model=self.args.draw_model,
                                 white_advantage=self.args.white_advantage, openings=self.args.openings,
                                 rungs=self.rungs,
-                                planned=planned_per_group(self.full_plan(step)) if current else None)
+                                planned=planned_per_group(self.full_plan(step)) if current else None,
+                                as_rating=self.args.as_rating)
             results += [{**r, "protocol": protocol} for r in ratings["results"]]
             duplicates += ratings["duplicate_games"]
         ratings = {**ratings, "duplicate_games": duplicates, "results": results}
@@ -382,8 +397,9 @@ class Evaluator:
         for r in ratings["results"]:
             score = f"score {r['score']:.3f}" if r["score"] is not None else "no score"
             label = r["protocol"]["label"]
-            log.info("step %d T=%g %s%s: %d rated games of %s planned (%d unrated), %s, %s", step, r["temperature"],
-                     r["mode"], "" if label == "fixed" else f" ({label} protocol)", r["games"], r["planned_games"],
+            log.info("step %d T=%g %s%s%s: %d rated games of %s planned (%d unrated), %s, %s", step, r["temperature"],
+                     r["mode"], "" if label == "fixed" else f" ({label} protocol)",
+                     "" if r["as_rating"] is None else f" as {r['as_rating']}", r["games"], r["planned_games"],
                      r["unrated_games"], score, describe_rating(r))
         if not self.args.no_tensorboard:
             self._tensorboard(step, ratings)
@@ -396,6 +412,7 @@ class Evaluator:
             for r in ratings["results"]:
                 label = r["protocol"]["label"]
                 group = f"eval_{r['mode']}" if label == "fixed" else f"eval_{label}_{r['mode']}"
+                group += f"_R{r['as_rating']}" if r["as_rating"] is not None else ""
                 tag = f"{group}/T{r['temperature']:g}"  # "=" is not allowed in tags
                 for key in ("elo", "margin", "score"):
                     if r[key] is not None:
