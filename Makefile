@@ -55,11 +55,13 @@ slurm:
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# The main job (README command 1): synthetic experts -> shards -> tiny model -> evaluation -> report, all under
-# $(DEMO_OUT), about 20 minutes on 2 CPU cores; rerunning continues. DATA=path.pgn.zst or DATA=lichess:YYYY-MM
-# runs the same pipeline on real games, trained below CUTOFF.
+# The main job (README command 1, docs/demo.md): two arms, the diverse systematic population and its clones, each
+# synth -> move-token shards -> tiny model -> evaluation, then one report side by side, all under $(DEMO_OUT),
+# about 20 minutes on 2 CPU cores; rerunning continues. DATA=path.pgn.zst or DATA=lichess:YYYY-MM runs one arm on
+# real games, trained below CUTOFF. DEMO_ARGS passes further options, e.g. DEMO_ARGS="--seed 1 --arms diverse".
 DATA ?=
 CUTOFF ?=
 DEMO_OUT ?= runs/demo
+DEMO_ARGS ?=
 demo: install stockfish tcmalloc
-	$(PRELOAD) $(VPY) -m experiments.demo --out $(DEMO_OUT) $(if $(DATA),--data $(DATA)) $(if $(CUTOFF),--cutoff $(CUTOFF))
+	$(PRELOAD) $(VPY) -m experiments.demo --out $(DEMO_OUT) $(if $(DATA),--data $(DATA)) $(if $(CUTOFF),--cutoff $(CUTOFF)) $(DEMO_ARGS)

@@ -1,4 +1,4 @@
-"""`make demo`'s runner (experiments/demo.py): Ctrl-C during training saves a checkpoint and the rerun continues."""
+"""`make demo`'s runner (experiments/demo/): Ctrl-C during training saves a checkpoint and the rerun continues."""
 import os
 import re
 import shlex
@@ -11,7 +11,7 @@ import pytest
 from data_fixtures import pgn
 from test_report import _help_entries
 
-from experiments.demo import Stages, parse_args
+from experiments.demo import Stages, budget, parse_args
 from jaxformer.checkpoint import list_complete_steps
 from jaxformer.metrics import read_metrics
 
@@ -32,7 +32,7 @@ def test_ctrl_c_during_training_saves_a_checkpoint_and_the_rerun_resumes(tmp_pat
     # Its own process group, signalled as a whole: what a terminal does to a foreground job on Ctrl-C.
     demo = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             process_group=0)
-    run = out / "run"
+    run = out / "data" / "run"  # --data: the one arm "data"
     deadline = time.time() + 300
     while time.time() < deadline and not list_complete_steps(run):
         assert demo.poll() is None, demo.stdout.read().decode()[-3000:]
@@ -41,7 +41,7 @@ def test_ctrl_c_during_training_saves_a_checkpoint_and_the_rerun_resumes(tmp_pat
     os.killpg(demo.pid, signal.SIGINT)
     output = demo.communicate(timeout=180)[0].decode()
     assert demo.returncode == 130, output[-3000:]
-    assert "demo: interrupted during stage 'train' (SIGINT); the stage saved its work and exited (130): " \
+    assert "demo: interrupted during stage 'data.train' (SIGINT); the stage saved its work and exited (130): " \
            "rerun the same command to continue" in output
     assert "Traceback" not in output
     saved = list_complete_steps(run)
@@ -51,8 +51,8 @@ def test_ctrl_c_during_training_saves_a_checkpoint_and_the_rerun_resumes(tmp_pat
     # Rerun the demo's own train command (as it printed it), stopping two steps later: it resumes.
     printed = re.search(r"\$ transcend (train .*)", output).group(1)
     stop_at = saved[-1] + 2
-    Stages(out).run("train", [*shlex.split(printed), "--stop-at-step", str(stop_at)])
-    log = (out / "logs" / "train.log").read_text()
+    Stages(out).run("data.train", [*shlex.split(printed), "--stop-at-step", str(stop_at)])
+    log = (out / "logs" / "data.train.log").read_text()
     assert f"resumed from checkpoint step {saved[-1]}" in log
     steps = [m["step"] for m in read_metrics(run) if "loss" in m]
     assert all(a < b for a, b in zip(steps, steps[1:])), steps  # never back to step 1
@@ -63,7 +63,9 @@ def test_demo_help_shows_each_default_once(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     entries = _help_entries(capsys.readouterr().out)
-    assert {"--out", "--data", "--cutoff", "--games", "--seed", "--set", "--opponents", "--eval-games"} <= set(entries)
+    assert {"--out", "--arms", "--data", "--cutoff", "--games", "--experts", "--nodes", "--epsilon", "--population-args",
+            "--tokenizer", "--seed", "--set", "--opponents", "--eval-games", "--budget-minutes", "--plan-only"} <= set(entries)
     for option, text in entries.items():
         assert text.count("default:") == 1, (option, text)
-    assert "(default: runs/demo)" in entries["--out"] and "(default: 12)" in entries["--eval-games"]
+    assert "(default: runs/demo)" in entries["--out"] and f"(default: {budget.EVAL_GAMES})" in entries["--eval-games"]
+    assert "(default: move)" in entries["--tokenizer"] and "(default: ['diverse', 'clones'])" in entries["--arms"]

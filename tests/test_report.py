@@ -430,8 +430,8 @@ def test_help_shows_each_default_once(capsys):
     text = capsys.readouterr().out
     assert "(default: None) (default" not in text and ") (default: None)" not in text
     entries = _help_entries(text)
-    assert set(entries) == {"--out", "--step", "--compare-protocols", "--n-boot"}
-    for flag in ("--step", "--compare-protocols", "--n-boot"):
+    assert set(entries) == {"--out", "--arm", "--step", "--compare-protocols", "--n-boot"}
+    for flag in ("--arm", "--step", "--compare-protocols", "--n-boot"):
         assert entries[flag].count("(default:") == 1, entries[flag]
     assert "(default:" not in entries["--out"]  # required: it has no default
 

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from experiments.report.arms import describe_prediction
 from experiments.report.markdown import protocol_rows_markdown
 from experiments.report.writer import write_report
 
@@ -31,7 +32,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Transcendence report over one or more run directories (each with config.json, "
                     "metrics.jsonl and eval/<step>/ratings.json). A run transcends at a temperature when the lower "
                     "end of its 95% rating interval is above the cutoff (or the best expert's rating).")
-    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("runs", nargs="*", help="run directories")
+    p.add_argument("--arm", dest="arms", action="append", default=[], type=_arm, metavar="NAME=RUN_DIR",
+                   help="a run named as one arm of an experiment (repeatable, e.g. --arm diverse=runs/a --arm "
+                        "clones=runs/b): the arms are put side by side first, in report.md and summary.json's \"arms\"; "
+                        "the theory predicts `diverse` transcends and `clones` does not (default: none)")
     p.add_argument("--out", required=True, help="output directory for report.md, summary.json and the plots")
     p.add_argument("--step", type=int, default=None, help="evaluation step to plot; None: each run's latest")
     p.add_argument("--compare-protocols", action="store_true",
@@ -40,7 +45,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "a step holds results of more than one protocol")
     p.add_argument("--n-boot", type=_positive_int, default=None,
                    help="resamples of the protocols' joint bootstrap (default: the n_boot of the step's ratings.json)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.runs and not args.arms:
+        p.error("give at least one run directory or --arm NAME=RUN_DIR")
+    names = [name for name, _ in args.arms]
+    if len(set(names)) != len(names):
+        p.error(f"--arm names must differ, got {', '.join(names)}")
+    return args
+
+
+def _arm(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=RUN_DIR, e.g. diverse=runs/demo/diverse/run")
+    return name, path
 
 
 def _positive_int(text: str) -> int:
@@ -53,7 +71,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        summary = write_report(args.runs, args.out, args.step, compare=args.compare_protocols, n_boot=args.n_boot)
+        summary = write_report(args.runs, args.out, args.step, compare=args.compare_protocols, n_boot=args.n_boot,
+                               arms=dict(args.arms))
     except (FileNotFoundError, ValueError) as err:
         print(f"transcend report: error: {err}", file=sys.stderr)
         return 2
@@ -61,6 +80,8 @@ def main(argv: list[str]) -> int:
         print(run["verdict"])
         if run["fit"]["note"]:
             print(f"  {run['name']}: {run['fit']['note']}")
+    if "arms" in summary:
+        print(describe_prediction(summary["arms"]))
     if args.compare_protocols:
         _print_comparisons(summary["runs"])
     print(f"report: wrote {args.out}/report.md, summary.json and {', '.join(summary['figures']) or 'no figures'}")

@@ -3,6 +3,7 @@ the experts behind synthetic data, and the figures. Whatever could not be rated 
 """
 from __future__ import annotations
 
+from experiments.report.arms import describe_prediction
 from experiments.report.completeness import MAYBE_PARTIAL, PARTIAL
 from experiments.report.fits import DIFFERENT_FITS
 from experiments.report.protocols import INTERVAL_ENDS, JOINT_BOOTSTRAP, QUADRATURE
@@ -32,8 +33,10 @@ def _yes_no(x: bool | None) -> str:
     return "-" if x is None else "yes" if x else "no"
 
 
-def render_markdown(runs: list[dict], figures: list[str]) -> str:
+def render_markdown(runs: list[dict], figures: list[str], arms: dict | None = None) -> str:
+    """The report; `arms` (experiments.report.arms.compare_arms) puts the arms side by side first."""
     lines = ["# Transcendence report", ""]
+    lines += arms_markdown(arms) if arms is not None else []
     lines += _verdict_markdown(runs)
     lines += _runs_markdown(runs)
     lines += _fits_markdown(runs)
@@ -45,6 +48,35 @@ def render_markdown(runs: list[dict], figures: list[str]) -> str:
         lines += _population_markdown(run)
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
     return "\n".join(lines)
+
+
+def _elo_interval(x: dict | None) -> str:
+    """An arm's rating as "Elo [lo, hi]"; "-" when not rated."""
+    return "-" if x is None or x["elo"] is None else f"{x['elo']:.0f} {_ci([x['lo'], x['hi']], x['elo'])}"
+
+
+def arms_markdown(comparison: dict) -> list[str]:
+    """The arms side by side: rating vs temperature per arm, each arm's best expert, its verdict, the prediction."""
+    arms = comparison["arms"]
+    names = list(arms)
+    lines = ["## Arms side by side", "", describe_prediction(comparison), "",
+             "Elo [95% interval] of each arm's model per sampling temperature; \"best expert\" is the arm's reference "
+             "(its population's best expert, for the clones the clone itself), rated by the same fit on the same "
+             "anchors. \"clears\" marks a lower bound above the best expert's upper bound as well.", "",
+             "| T | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for t in comparison["temperatures"]:
+        cells = []
+        for name in names:
+            row = next((r for r in arms[name]["temperatures"] if r["temperature"] == t), None)
+            mark = "" if row is None else " **above**" if row["transcended"] else ""
+            mark += " (clears)" if row is not None and row["clears_expert_interval"] else ""
+            cells.append(_elo_interval(row) + mark)
+        lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
+    experts = [f"{_elo_interval(a['best_expert'])} ({a['best_expert']['name']})" if a["best_expert"] else "-"
+               for a in arms.values()]
+    lines += ["| best expert | " + " | ".join(experts) + " |", ""]
+    lines += [f"- {a['verdict']}" for a in arms.values()]
+    return lines + [""]
 
 
 def _verdict_markdown(runs: list[dict]) -> list[str]:
