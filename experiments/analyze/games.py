@@ -76,7 +76,7 @@ def read_games(data_dir: str, split: str = "validation", cutoff: int | None = No
     games, bad = [], 0
     for i, ids in zip(chosen.tolist(), tokens):
         try:
-            moves = parse_transcript(tok.decode(ids), max_plies)
+            moves = parse_transcript(tok.decode_transcript(ids), max_plies)
         except ValueError:
             bad += 1
             continue

@@ -11,6 +11,8 @@ from __future__ import annotations
 import collections
 import logging
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import chess
 import numpy as np
@@ -22,6 +24,7 @@ from jaxformer.eval.model_player import ModelPlayer
 log = logging.getLogger(__name__)
 
 BAND_WIDTH = 100
+T = TypeVar("T")
 
 
 def band_of(rating: int) -> int:
@@ -39,28 +42,46 @@ def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def argmax_matches(player: ModelPlayer, games: list[ShardGame], min_ply: int = 0,
                    batch: int = 16) -> list[tuple[int, bool]]:
     """(mover's rating, model's arg-max == human move) for every trial, game by game, ply by ply."""
-    trials: list[tuple[int, bool]] = []
+    def score(reqs: list[MoveRequest], played: list[chess.Move], elos: list[int]) -> list[tuple[int, bool]]:
+        scored = player.move_log_probs(reqs)
+        return [(elo, moves[int(np.argmax(logp))] == move) for (moves, logp), move, elo in zip(scored, played, elos)]
+
+    return walk_positions(player, games, score, min_ply, batch, "move-matching")
+
+
+def legal_masses(player: ModelPlayer, games: list[ShardGame], min_ply: int = 0, batch: int = 16) -> list[float]:
+    """The probability the model puts on legal moves before renormalising (player.legal_mass), every trial."""
+    return walk_positions(player, games, lambda reqs, played, elos: player.legal_mass(reqs), min_ply, batch,
+                          "legal mass")
+
+
+def walk_positions(player: ModelPlayer, games: list[ShardGame], score: Callable[..., list[T]], min_ply: int,
+                   batch: int, what: str) -> list[T]:
+    """score(requests, human moves, movers' ratings) at every position from `min_ply` on, game by game, ply by
+    ply. Games advance `batch` at a time, one ply together; each game's cache row keeps its prefix."""
+    trials: list[T] = []
     for start in range(0, len(games), batch):
         chunk = games[start:start + batch]
-        trials += _score_chunk(player, chunk, start, min_ply)
-        log.info("move-matching: %d/%d games scored", start + len(chunk), len(games))
+        trials += _walk_chunk(player, chunk, start, min_ply, score)
+        log.info("%s: %d/%d games scored", what, start + len(chunk), len(games))
     return trials
 
 
-def _score_chunk(player: ModelPlayer, games: list[ShardGame], first_id: int, min_ply: int) -> list[tuple[int, bool]]:
-    """The chunk's games advance together one ply at a time; each game's cache row keeps its prefix."""
+def _walk_chunk(player: ModelPlayer, games: list[ShardGame], first_id: int, min_ply: int,
+                score: Callable[..., list[T]]) -> list[T]:
     ids = [f"matching-{first_id + i}" for i in range(len(games))]
     boards = [chess.Board() for _ in games]
-    per_game: list[list[tuple[int, bool]]] = [[] for _ in games]
+    per_game: list[list[T]] = [[] for _ in games]
     rng = np.random.default_rng(0)  # unused by scoring; a request needs one
     try:
         for ply in range(max((len(g.moves) for g in games), default=0)):
             live = [i for i, g in enumerate(games) if ply < len(g.moves)]
             asked = [i for i in live if ply >= min_ply]
             if asked:
-                scored = player.move_log_probs([MoveRequest(ids[i], boards[i], 1.0, rng) for i in asked])
-                for i, (moves, logp) in zip(asked, scored):
-                    per_game[i].append((games[i].mover_elo(ply), moves[int(np.argmax(logp))] == games[i].moves[ply]))
+                values = score([MoveRequest(ids[i], boards[i], 1.0, rng) for i in asked],
+                               [games[i].moves[ply] for i in asked], [games[i].mover_elo(ply) for i in asked])
+                for i, value in zip(asked, values):
+                    per_game[i].append(value)
             for i in live:
                 boards[i].push(games[i].moves[ply])
     finally:

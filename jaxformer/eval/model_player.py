@@ -121,6 +121,12 @@ class ModelPlayer(Player):
         `shared` picks the scoring pass (see `Decoder.score_continuations`; None: the model's default)."""
         return self._score_legal(self._prompted(requests), requests, shared)
 
+    def legal_mass(self, requests: list[MoveRequest]) -> list[float]:
+        """For each game: the probability that sampling characters at T=1 writes a legal move (its SAN, then a
+        separator), the mass the model puts on legal moves before they are renormalised."""
+        games = self._prompted(requests)
+        return [float(np.exp(np.logaddexp.reduce(sc))) for _, sc in self._raw_legal_scores(games, requests, None)]
+
     def _choose_moves(self, games: list[GameContext[str]], requests: list[MoveRequest],
                       temps: list[float]) -> list[MoveChoice]:
         scored = self._score_legal(games, requests)
@@ -136,12 +142,17 @@ class ModelPlayer(Player):
 
     def _score_legal(self, games: list[GameContext[str]], requests: list[MoveRequest],
                      shared: bool | None = None) -> list[tuple[list[chess.Move], np.ndarray]]:
+        return [(moves, sc - np.logaddexp.reduce(sc)) for moves, sc in self._raw_legal_scores(games, requests, shared)]
+
+    def _raw_legal_scores(self, games: list[GameContext[str]], requests: list[MoveRequest],
+                          shared: bool | None) -> list[tuple[list[chess.Move], np.ndarray]]:
+        """Each game's legal moves (UCI order) and log P(move, then a separator), not renormalised."""
         legal = [sorted(req.board.legal_moves, key=chess.Move.uci) for req in requests]
         sans = [[req.board.san(m) for m in moves] for req, moves in zip(requests, legal)]
         scores = self.decoder.score_continuations(
             [g.row for g in games], [len(g.prefix) for g in games], [g.next_logp() for g in games],
             [[self.tok.encode(s) for s in game_sans] for game_sans in sans], self.sep_ids, shared=shared)
-        return [(moves, sc - np.logaddexp.reduce(sc)) for moves, sc in zip(legal, scores)]
+        return list(zip(legal, scores))
 
     # ------------------------------------------------------------------ char mode
     def _choose_chars(self, games: list[GameContext[str]], requests: list[MoveRequest],

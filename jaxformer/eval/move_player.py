@@ -61,12 +61,18 @@ class MoveTokenPlayer(Player):
 
     def move_log_probs(self, requests: list[MoveRequest]) -> list[tuple[list[chess.Move], np.ndarray]]:
         """For each game: its legal moves (UCI order) and their log-probabilities (float64, normalised over them)."""
-        games = self._prompted(requests)
+        return [(moves, logp - np.logaddexp.reduce(logp)) for moves, logp in self._legal_scores(requests)]
+
+    def legal_mass(self, requests: list[MoveRequest]) -> list[float]:
+        """For each game: the probability the unrestricted softmax puts on its legal moves (before masking)."""
+        return [float(np.exp(np.logaddexp.reduce(logp))) for _, logp in self._legal_scores(requests)]
+
+    def _legal_scores(self, requests: list[MoveRequest]) -> list[tuple[list[chess.Move], np.ndarray]]:
+        """Each game's legal moves (UCI order) and the model's log-probabilities of their ids over the whole vocabulary."""
         out = []
-        for g, req in zip(games, requests):
+        for g, req in zip(self._prompted(requests), requests):
             moves = sorted(req.board.legal_moves, key=chess.Move.uci)
-            logp = g.next_logp()[[self.tok.move_id(m) for m in moves]].astype(np.float64)
-            out.append((moves, logp - np.logaddexp.reduce(logp)))
+            out.append((moves, g.next_logp()[[self.tok.move_id(m) for m in moves]].astype(np.float64)))
         return out
 
     def _prompted(self, requests: list[MoveRequest]) -> list[GameContext[tuple[int, ...]]]:
