@@ -5,6 +5,7 @@ The public face that `jaxformer` may import: the tokenizer, the manifest and the
 """
 from typing import TYPE_CHECKING
 
+from data_pipeline.board_tokenizer import BoardTokenizer
 from data_pipeline.move_tokenizer import MOVE_OFFSET, RATING_MAX, RATING_MIN, UCI_MOVES, MoveTokenizer
 from data_pipeline.shards import read_manifest
 from data_pipeline.tokenizer import (
@@ -15,8 +16,8 @@ from data_pipeline.tokenizer import (
     get_tokenizer,
 )
 
-__all__ = ["CHAR32_VOCAB", "MOVE_OFFSET", "RATING_MAX", "RATING_MIN", "TOKENIZER_NAMES", "UCI_MOVES", "CharTokenizer",
-           "LoaderSpec", "MoveTokenizer", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
+__all__ = ["CHAR32_VOCAB", "MOVE_OFFSET", "RATING_MAX", "RATING_MIN", "TOKENIZER_NAMES", "UCI_MOVES", "BoardTokenizer",
+           "CharTokenizer", "LoaderSpec", "MoveTokenizer", "Tokenizer", "get_tokenizer", "make_dataset", "read_manifest"]
 
 if TYPE_CHECKING:  # loaded lazily at run time (grain is heavy); named here for type checkers
     from data_pipeline.loader import LoaderSpec, make_dataset

@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="share of games in validation, by game-id hash, in [0, 1) (default: %(default)s)")
     b.add_argument("--tokenizer", default="char32", choices=TOKENIZER_NAMES,
                    help="char32: the paper's 32 characters; move: one token per UCI move (uint16 records); move+elo: "
-                        "move, after each player's 100-Elo rating bucket (default: %(default)s)")
+                        "move, after each player's 100-Elo rating bucket; board: move, each move after its position (64 squares "
+                        "and the side to move: 66 tokens a ply, only the moves trained on); board+elo: board with the "
+                        "rating buckets (default: %(default)s)")
     b.add_argument("--cache-dir", default="cache/lichess", help="where lichess:YYYY-MM downloads go (default: %(default)s)")
     b.add_argument("--time-control", nargs="+", default=[], choices=filters.TIME_CONTROLS[1:], metavar="CLASS",
                    help=f"keep only these Lichess speed classes: {', '.join(filters.TIME_CONTROLS[1:])} "

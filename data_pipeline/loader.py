@@ -2,7 +2,8 @@
 
     GameBlocks (a MapDataset over the selected games: a fresh seeded permutation each epoch, this process's
     share of it, in blocks of games read with one ArrayRecord call) -> prefetch threads
-    -> pack into rows of seq_len + 1 tokens -> batch [-> multiprocessing prefetch]
+    -> pack into rows of seq_len + 1 tokens -> batch -> loss_mask times the tokenizer's `trains_on`
+    [-> multiprocessing prefetch]
 
 Every game's tokens start with the tokenizer's game start (`;` in char32); records hold uint8 or uint16 ids, as the
 manifest's token_dtype says, and rows are int32 either way. A row is L + 1 tokens (L = seq_len): inputs are its
@@ -14,6 +15,8 @@ first L, targets its last L.
   unless it alone filled its row after such a restart. With L = 1023 these are the paper's 1024-character blocks.
 - "pad": never splits a game: whole games fill a row, the rest is padding (id 0) with loss_mask 0; a game longer
   than a row keeps its first L + 1 tokens.
+In every packing the loss_mask is then multiplied by the manifest tokenizer's `trains_on(targets)` weights where it
+has them: the board tokenizers' position tokens are inputs only (data_pipeline.board_tokenizer).
 The iterator state is {parent state before the current block of games, game, offset} (and, for "paper", whether
 the game under the cursor is a restart), so restoring it gives exactly the batches the saved run would have seen:
 
@@ -35,6 +38,7 @@ import grain
 import numpy as np
 
 from data_pipeline import shards
+from data_pipeline.tokenizer import Tokenizer, get_tokenizer
 
 GAMES_PER_READ = 256  # games fetched per ArrayRecord call: batched reads cost a fraction of single ones
 PAD_ID = 0
@@ -324,11 +328,23 @@ class _PackDataset(grain.IterDataset):
         return f"PackGames(seq_len={self._L}, packing={self._packing})"
 
 
+class _WeighTargets:
+    """loss_mask x the tokenizer's `trains_on(targets)` (a picklable Grain map over batches)."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._tok = tokenizer
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        weights = self._tok.trains_on(batch["targets"])
+        return batch if weights is None else {**batch, "loss_mask": batch["loss_mask"] * weights}
+
+
 def make_dataset(spec: LoaderSpec, process_index: int | None = None,
                  process_count: int | None = None) -> grain.IterDataset:
     """Batches for this process: dicts of `inputs`/`targets` int32 [B, seq_len] and `loss_mask` float32
     [B, seq_len], B = spec.batch_size // process_count (defaults: jax.process_index()/process_count()).
-    Processes read disjoint games: each epoch's permutation dealt round-robin."""
+    Processes read disjoint games: each epoch's permutation dealt round-robin. loss_mask is 0 at padding and at
+    targets the tokenizer does not train on (`trains_on`)."""
     if process_index is None or process_count is None:
         import jax
 
@@ -345,6 +361,7 @@ def make_dataset(spec: LoaderSpec, process_index: int | None = None,
     read = grain.ReadOptions(num_threads=2, prefetch_buffer_size=4)
     it = _PackDataset(ds.to_iter_dataset(read), spec.seq_len, spec.packing)
     it = it.batch(spec.batch_size // process_count, drop_remainder=True)
+    it = it.map(_WeighTargets(get_tokenizer(shards.read_manifest(spec.data_dir).get("tokenizer", "char32"))))
     if spec.worker_count > 0:
         from absl import flags
 

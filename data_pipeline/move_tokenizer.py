@@ -1,6 +1,7 @@
 """Move tokenizers: one token per move ("move"), optionally after each player's rating bucket ("move+elo").
 
-Token ids (the same for both names; "move+elo" only adds the rating tokens at the end):
+Token ids (the same for both names; "move+elo" only adds the rating tokens at the end; a subclass that writes what
+comes before each move, data_pipeline.board_tokenizer, puts its tokens between the moves and the ratings):
 
     0                 padding (PAD_ID; the loader pads with 0 under loss_mask 0)
     1                 game start (GAME_START_ID: the `;` of the character transcripts)
@@ -9,8 +10,9 @@ Token ids (the same for both names; "move+elo" only adds the rating tokens at th
     1970 .. 1996      move+elo: White's rating bucket, `w400`, `w500`, ..., `w3000`
     1997 .. 2023      move+elo: Black's rating bucket, `b400`, ..., `b3000`
 
-A game is `[1] + rating ids (move+elo) + one id per move`. A rating bucket is 100 Elo wide, named by its floor, with
-the rating clamped to [RATING_MIN, RATING_MAX] first (so `w3000` is 3000 and above, `w400` is 499 and below).
+A game is `[1] + rating ids (move+elo) + one id per move` (each move after its `position_ids`: none here). A rating
+bucket is 100 Elo wide, named by its floor, with the rating clamped to [RATING_MIN, RATING_MAX] first (so `w3000` is
+3000 and above, `w400` is 499 and below).
 `decode` replays the moves with python-chess and writes the character transcripts' text: `;` at a game start, then
 the rating tokens as a readable prefix `[w1500 b1400] `, then `1.e4 e5 2.Nf3 ...` (move numbers before White's
 moves, canonical SAN with `+` and `#`). Lichess writes canonical SAN, so its transcripts come back byte for byte;
@@ -52,28 +54,39 @@ def all_uci_moves() -> tuple[str, ...]:
 
 
 UCI_MOVES = all_uci_moves()
+MOVE_END = MOVE_OFFSET + len(UCI_MOVES)  # one past the last move id
+_NO_TOKENS = np.zeros(0, np.uint16)
 
 
 class MoveTokenizer:
-    """One token per move; with `ratings`, each player's 100-Elo rating bucket after the game start."""
+    """One token per move; with `ratings`, each player's 100-Elo rating bucket after the game start.
+
+    What a subclass writes before every move (`position_ids`, `position_width` tokens of `position_vocab`, ids from
+    `position_offset` on) is given to the model, not predicted: `trains_on` weighs those targets 0.
+    """
 
     kind = "move"
+    base_name = "move"  # the registry name without "+elo"
     pad_id = PAD_ID
     game_start_id = GAME_START_ID
     token_dtype = np.uint16
+    position_vocab: tuple[str, ...] = ()  # names of the tokens written before each move (none for "move")
+    position_width = 0  # tokens written before each move
+    position_order = ""  # how the manifest's vocab_order describes them
 
     def __init__(self, ratings: bool = False) -> None:
-        self.name = "move+elo" if ratings else "move"
+        self.name = f"{self.base_name}+elo" if ratings else self.base_name
         self.has_ratings = ratings
-        self.white_rating_offset = MOVE_OFFSET + len(UCI_MOVES)
+        self.position_offset = MOVE_END
+        self.white_rating_offset = self.position_offset + len(self.position_vocab)
         self.black_rating_offset = self.white_rating_offset + len(RATING_BUCKETS)
         rating_names = [f"{side}{r}" for side in "wb" for r in RATING_BUCKETS] if ratings else []
-        self.vocab: tuple[str, ...] = ("<pad>", ";", *UCI_MOVES, *rating_names)
+        self.vocab: tuple[str, ...] = ("<pad>", ";", *UCI_MOVES, *self.position_vocab, *rating_names)
         self.vocab_size = len(self.vocab)
         ratings_order = (f", then White's rating buckets w{RATING_MIN}..w{RATING_MAX} and Black's b{RATING_MIN}.."
                          f"b{RATING_MAX} (100 Elo each, clamped)") if ratings else ""
         self.vocab_order = (f"0 padding, 1 game start, {MOVE_OFFSET}.. the {len(UCI_MOVES)} UCI moves in sorted UCI "
-                            f"order (queen lines and knight jumps, plus promotions){ratings_order}")
+                            f"order (queen lines and knight jumps, plus promotions){self.position_order}{ratings_order}")
         self._rating_id = {name: i for i, name in enumerate(self.vocab) if i >= self.white_rating_offset}
         self._moves = [chess.Move.from_uci(u) for u in UCI_MOVES]
         # (from, to, promotion piece type or 0) -> token id; -1 where no vocabulary move exists
@@ -109,10 +122,21 @@ class MoveTokenizer:
             return []
         return [self.white_rating_offset + _bucket(white_elo), self.black_rating_offset + _bucket(black_elo)]
 
+    def position_ids(self, board: chess.Board) -> list[int]:
+        """The tokens written before the move played in `board` ([] for "move": the model reads only the moves)."""
+        return self._position_array(board).tolist()
+
+    def trains_on(self, targets: np.ndarray) -> np.ndarray | None:
+        """A 0/1 float32 weight per target token (the loader multiplies its loss_mask by it); None: every token."""
+        return None
+
+    def _position_array(self, board: chess.Board) -> np.ndarray:
+        return _NO_TOKENS
+
     # ---- whole games ----
 
     def encode_game(self, transcript: bytes, white_elo: int, black_elo: int) -> np.ndarray:
-        """One game as records store it: game start, rating ids (move+elo), then the transcript's moves."""
+        """One game as records store it: game start, rating ids (+elo), then each move after its position_ids."""
         moves = self._encode_moves(transcript, 1)
         return np.concatenate([np.asarray([GAME_START_ID, *self.rating_ids(white_elo, black_elo)], self.token_dtype), moves])
 
@@ -151,8 +175,10 @@ class MoveTokenizer:
                 if started or sans or ratings:
                     games.append(_game_text(started, ratings, sans))
                 board, started, ratings, sans = chess.Board(), True, [], []
-            elif MOVE_OFFSET <= token < self.white_rating_offset:
+            elif MOVE_OFFSET <= token < MOVE_END:
                 sans.append(self._replay(board, self._moves[token - MOVE_OFFSET], len(sans)))
+            elif self.position_offset <= token < self.white_rating_offset:
+                continue  # what is written before a move follows from the moves: no text of its own
             elif self.white_rating_offset <= token < self.vocab_size and not sans:
                 ratings.append(self.vocab[token])
             else:
@@ -165,14 +191,15 @@ class MoveTokenizer:
     def decode_transcript(self, ids: np.ndarray | list[int]) -> str:
         """The transcript of the one game `ids` holds, as `encode_game` was given it (no game start, no ratings)."""
         arr = np.asarray(ids, dtype=np.int64)
-        return self.decode(arr[(arr >= MOVE_OFFSET) & (arr < self.white_rating_offset)])
+        return self.decode(arr[(arr >= MOVE_OFFSET) & (arr < MOVE_END)])
 
     # ---- helpers ----
 
     def _encode_moves(self, text: bytes, game: int) -> np.ndarray:
-        """`1.e4 e5 2.Nf3 ...` (move numbers are dropped, not checked) -> move ids, replayed from the start position."""
-        board, table = chess.Board(), self._id_table
-        ids = np.empty(text.count(b" ") + 1 if text else 0, self.token_dtype)
+        """`1.e4 e5 2.Nf3 ...` (move numbers are dropped, not checked) -> each move's position ids, then its id,
+        replayed from the start position."""
+        board, table, width = chess.Board(), self._id_table, self.position_width
+        ids = np.empty((text.count(b" ") + 1 if text else 0) * (width + 1), self.token_dtype)
         for ply, token in enumerate(text.split(b" ") if text else []):
             san = _MOVE_NUMBER.sub(b"", token).decode("ascii")
             try:
@@ -183,7 +210,9 @@ class MoveTokenizer:
                 where = f"game {game}, " if game > 1 else ""
                 raise ValueError(f"{where}ply {ply + 1}: move {san!r} does not replay ({e}): fix or drop this game; "
                                  f"tokenizer {self.name} needs legal SAN moves from the start position") from None
-            ids[ply] = table[move.from_square, move.to_square, move.promotion or 0]
+            at = ply * (width + 1)
+            ids[at:at + width] = self._position_array(board)
+            ids[at + width] = table[move.from_square, move.to_square, move.promotion or 0]
             board.push(move)
         return ids
 

@@ -1,11 +1,14 @@
-"""Tokenizers: the paper's 32-symbol character vocabulary, and the registry that also knows the move tokenizers."""
+"""Tokenizers: the paper's 32-symbol character vocabulary, and the registry that also knows the move and board
+tokenizers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import chess
 import numpy as np
 
+from data_pipeline.board_tokenizer import BoardTokenizer
 from data_pipeline.move_tokenizer import MoveTokenizer
 
 # The paper's vocabulary; a token id is the symbol's position in this string.
@@ -14,7 +17,8 @@ GAME_START = ";"
 
 
 class Tokenizer(Protocol):
-    """What the build, loader, model and evaluation need from a tokenizer (CharTokenizer, MoveTokenizer)."""
+    """What the build, loader, model and evaluation need from a tokenizer (CharTokenizer, MoveTokenizer,
+    BoardTokenizer)."""
 
     name: str
     kind: str  # "char": one token per transcript character; "move": one token per move
@@ -36,6 +40,10 @@ class Tokenizer(Protocol):
     def encode_game(self, transcript: bytes, white_elo: int, black_elo: int) -> np.ndarray: ...
 
     def decode_transcript(self, ids: np.ndarray | list[int]) -> str: ...
+
+    def position_ids(self, board: chess.Board) -> list[int]: ...  # written before each move ([] but for "board")
+
+    def trains_on(self, targets: np.ndarray) -> np.ndarray | None: ...  # 0/1 weight per target; None: every token
 
 
 class CharTokenizer:
@@ -92,11 +100,21 @@ class CharTokenizer:
         text = self.decode(ids)
         return text[1:] if text.startswith(GAME_START) else text
 
+    def position_ids(self, board: chess.Board) -> list[int]:
+        """Nothing: a character transcript writes only the moves."""
+        return []
+
+    def trains_on(self, targets: np.ndarray) -> None:
+        """None: every target character counts."""
+        return None
+
 
 _TOKENIZERS: dict[str, Callable[[], Tokenizer]] = {
     "char32": CharTokenizer,
     "move": MoveTokenizer,
     "move+elo": lambda: MoveTokenizer(ratings=True),
+    "board": BoardTokenizer,
+    "board+elo": lambda: BoardTokenizer(ratings=True),
 }
 
 TOKENIZER_NAMES = tuple(_TOKENIZERS)

@@ -61,8 +61,9 @@ class DataConfig:
     packing: str = _choice("concat", "paper", "pad")
     seed: int = 0
     # char32: the paper's characters (model.vocab_size 32); move / move+elo: one token per move, without / with
-    # rating tokens (model.vocab_size at least 1970 / 2024: data_pipeline.MoveTokenizer)
-    tokenizer: str = _choice("char32", "move", "move+elo")
+    # rating tokens (model.vocab_size at least 1970 / 2024: data_pipeline.MoveTokenizer); board / board+elo: each move
+    # after its position, 66 tokens a ply (at least 1985 / 2039: data_pipeline.BoardTokenizer)
+    tokenizer: str = _choice("char32", "move", "move+elo", "board", "board+elo")
     worker_count: int = 0
     val_split: str = _choice("validation", "train")
 

@@ -201,7 +201,8 @@ def test_the_loader_reads_uint16_records_in_every_packing(built):
 
 
 def test_training_config_names_the_fix_for_tokenizer_and_vocabulary(built):
-    assert DataConfig.__dataclass_fields__["tokenizer"].metadata["choices"] == ("char32", "move", "move+elo")
+    assert DataConfig.__dataclass_fields__["tokenizer"].metadata["choices"] == ("char32", "move", "move+elo", "board",
+                                                                             "board+elo")
     cfg = resolve_config("tiny", [f"data.dir={built['move']}", "data.tokenizer=move"])
     with pytest.raises(ValueError, match=r"with 1970 token ids but model.vocab_size=32; set --set model.vocab_size=1970"):
         data_lib.check_data_dir(cfg)

@@ -3,8 +3,8 @@
     python -m experiments.demo.ablation --arm move=runs/demo/diverse --arm char32=runs/demo-char/diverse
 
 Each ARM_DIR is one demo arm (shards/, run/, and the demo's summary.json and timings.json one level up). Per
-tokenizer, measured on the arm's validation games: the validation loss per move (loss per token x tokens per
-move of the shards), the legal-move probability mass (what the model puts on legal moves before they are
+tokenizer, measured on the arm's validation games: the validation loss per move (loss per trained token x trained
+tokens per move of the shards), the legal-move probability mass (what the model puts on legal moves before they are
 renormalised; for characters, the probability that sampling at T=1 writes a legal move), the move-matching
 accuracy of its arg-max against the recorded move (95% Wilson interval), and the ladder rating at each
 evaluated temperature (from the demo's summary.json). Prints a markdown table, then one JSON line.
@@ -16,9 +16,10 @@ import json
 import pathlib
 import sys
 
+import chess
 import numpy as np
 
-from data_pipeline import read_manifest
+from data_pipeline import get_tokenizer, read_manifest
 from data_pipeline import shards as shard_format
 from experiments.analyze.games import read_games
 from experiments.analyze.matching import argmax_matches, legal_masses, summarize
@@ -39,16 +40,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def tokens_per_move(shards_dir: pathlib.Path) -> float:
-    """Tokens of the training split per move (game start, ratings, move numbers and separators included)."""
+    """Trained tokens of the training split per move (game start, ratings, move numbers and separators included;
+    a board tokenizer's position tokens are given, not trained on, so they are left out as the loss leaves them)."""
     manifest = read_manifest(str(shards_dir))
     index = shard_format.load_index(str(shards_dir), list(range(manifest["shards"])))
     train = index["split"] == shard_format.SPLITS.index("train")
-    return float(index["n_tokens"][train].sum()) / float(index["plies"][train].sum())
+    plies = float(index["plies"][train].sum())
+    given = len(get_tokenizer(manifest["tokenizer"]).position_ids(chess.Board())) * plies
+    return (float(index["n_tokens"][train].sum()) - given) / plies
 
 
 def measure_arm(name: str, arm_dir: pathlib.Path, games: int, as_rating: int | None) -> dict:
     """One row of the table: what the arm's model learned, per move, and how it plays."""
-    summary = json.loads((arm_dir.parent / "summary.json").read_text())["arms"][arm_dir.name]
+    summary = json.loads((arm_dir.parent / "summary.json").read_text())["arms"]["arms"][arm_dir.name]
     timings = json.loads((arm_dir.parent / "timings.json").read_text())
     manifest = read_manifest(str(arm_dir / "shards"))
     per_move = tokens_per_move(arm_dir / "shards")
@@ -58,7 +62,7 @@ def measure_arm(name: str, arm_dir: pathlib.Path, games: int, as_rating: int | N
     mass = legal_masses(player, held_out, 0, batch=16)
     loss = summary["final_val_loss"]
     return {"name": name, "tokenizer": manifest["tokenizer"], "params": summary["params"],
-            "trained_steps": summary["trained_steps"], "train_s": round(timings.get(f"{arm_dir.name}.train", float("nan")), 1),
+            "trained_steps": summary["trained_steps"], "train_s": timings["stages_s"].get(f"{arm_dir.name}.train"),
             "tokens_per_move": round(per_move, 3), "val_loss_per_token": loss,
             "val_loss_per_move": None if loss is None else round(loss * per_move, 4),
             "legal_mass": round(float(np.mean(mass)), 4), "positions": len(mass),

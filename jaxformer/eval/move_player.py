@@ -1,9 +1,11 @@
 """A move-token model as a chess player: one forward step per move, the softmax over the legal moves' ids.
 
-The prompt is [game start, rating tokens of a "+elo" tokenizer (both = `as_rating`), one id per move so far]
+The prompt is [game start, rating tokens of a "+elo" tokenizer (both = `as_rating`), one id per move so far, each
+after its tokenizer's `position_ids` (the position, for "board"), then the current position's `position_ids`]
 (jaxformer.eval.move_prompt); each game's prompt is kept in a row of one shared KV cache
-(jaxformer.eval.contexts), and every waiting game's new moves (its own last move and the reply) are fed in
-one batched extend: the next-token log-probs after it are the move distribution, with no candidate scoring.
+(jaxformer.eval.contexts), and every waiting game's new tokens (its own last move and the reply, with their
+positions) are fed in one batched extend: the next-token log-probs after it are the move distribution, with no
+candidate scoring.
 The distribution is restricted to the legal moves (illegal moves get exactly zero probability) and
 renormalised; temperature divides those log-probabilities, T=0 is the arg-max, ties to the first in UCI
 order (jaxformer.eval.sampling), exactly as the char player's move mode.
@@ -39,6 +41,11 @@ class MoveTokenPlayer(Player):
         if model.cfg.vocab_size < tokenizer.vocab_size:
             raise ValueError(f"model.vocab_size={model.cfg.vocab_size} is smaller than tokenizer {tokenizer.name!r}'s "
                              f"{tokenizer.vocab_size} tokens: the model was not trained on it; load the run that was")
+        ply = tokenizer.position_width + 1
+        if model.cfg.max_len < 2 * ply:
+            raise ValueError(f"model.max_len={model.cfg.max_len} is too short for tokenizer {tokenizer.name!r}: a ply is "
+                             f"{ply} tokens and a sliding window keeps max_len/2 of them, so max_len must be at least "
+                             f"{2 * ply}; train with a longer context (--set model.max_len=...)")
         check_as_rating(tokenizer, as_rating)
         self.name = name
         self.tok = tokenizer
