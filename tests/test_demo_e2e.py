@@ -10,8 +10,9 @@ import pytest
 from experiments.demo.plan import ArmDirs
 
 TEMPERATURES = ("0.001", "1.0")
-# A small model that compiles and steps quickly on 2 CPU cores; the same for both arms.
-TRAIN_SETS = ["data.seq_len=128", "model.max_len=128", "model.n_layer=1", "model.d_model=32", "model.n_head=2",
+# A small model that compiles and steps quickly on 2 CPU cores; the same for both arms. Its context holds two
+# plies of the default board tokenizer (66 tokens a ply), the least its player accepts.
+TRAIN_SETS = ["data.seq_len=160", "model.max_len=160", "model.n_layer=1", "model.d_model=32", "model.n_head=2",
               "train.batch_size=4", "train.steps=6", "train.eval_every=0", "checkpoint.every=6", "optim.warmup_steps=2"]
 
 

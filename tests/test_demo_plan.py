@@ -31,10 +31,10 @@ def test_both_arms_share_everything_but_clones_and_directories(tmp_path):
     same = [a.replace(str(clones.root), str(diverse.root)) for a in cmd["clones.synth"] if a != "--clones"]
     assert same == cmd["diverse.synth"]
     assert _value(cmd["diverse.synth"], "--games") == "50" and _value(cmd["diverse.synth"], "--seed") == "3"
-    assert _value(cmd["diverse.build"], "--tokenizer") == "move"
+    assert _value(cmd["diverse.build"], "--tokenizer") == "board"
     assert _value(cmd["clones.build"], "--source") == str(clones.synth / "games.pgn.zst")
     sets = [cmd["diverse.train"][i + 1] for i, a in enumerate(cmd["diverse.train"]) if a == "--set"]
-    assert {"data.tokenizer=move", "model.vocab_size=1970", "train.seed=3", f"data.dir={diverse.shards}"} <= set(sets)
+    assert {"data.tokenizer=board", "model.vocab_size=1985", "train.seed=3", f"data.dir={diverse.shards}"} <= set(sets)
     assert sets[-1] == "train.steps=7"  # the user's --set comes last and wins over the demo's own
     assert [a.replace("clones", "diverse") for a in cmd["clones.train"]] == cmd["diverse.train"]
     assert [a.replace("clones", "diverse") for a in cmd["clones.eval"]] == cmd["diverse.eval"]
