@@ -98,3 +98,21 @@ def test_arm_option_errors_and_cli(arms, tmp_path, capsys):
         with pytest.raises(SystemExit):
             cli_main(["report", *argv])
         assert message in capsys.readouterr().err
+
+
+def test_search_table_row_reads_a_demo_output(arms, tmp_path):
+    """experiments.demo.search_table on a demo-shaped directory: the best low-T row, T=1, the experts, verdicts."""
+    from experiments.demo import search_table
+
+    diverse, clones = arms
+    write_report([], tmp_path, arms={"diverse": str(diverse), "clones": str(clones)})
+    (tmp_path / "timings.json").write_text(json.dumps({"stages_s": {}, "total_s": 600.0}))
+    row = search_table.row(tmp_path)
+    d, c = row["arms"]["diverse"], row["arms"]["clones"]
+    assert (d["model"]["temperature"], d["model"]["lo"]) == (0.1, 810)  # the highest lower bound at T <= 0.1
+    assert (c["model"]["temperature"], c["model"]["lo"]) == (0.001, 520)  # T=0.1's one-sided bound has no lower end
+    assert d["transcends"] is True and c["transcends"] is False and row["prediction_holds"] is True
+    assert row["wall_min"] == 10.0
+    line = search_table.markdown([row])[2]
+    assert "| 900 [810, 990] (T=0.1) | 500 [420, 580] | 700 [650, 750] | yes |" in line
+    assert "| 590 [520, 660] (T=0.001) | 400 [330, 470] | 600 [560, 640] | no | yes |" in line

@@ -4,8 +4,9 @@
 
 Each OUT is a `make demo` output directory (summary.json, timings.json, each arm's run config and population).
 A row: the configuration (tokenizer, population, training budget), the seed, the demo's wall time, and per arm
-the model's best low-temperature rating (T <= LOW_T, highest lower bound) with its 95% interval against its best
-expert's, and the verdict. The last line is the table as JSON. docs/demo.md keeps the table.
+the model's best low-temperature rating (T <= LOW_T, highest lower bound) and its rating at T=1 (imitation), each
+with its 95% interval, against its best expert's, and the verdict. The last line is the table as JSON.
+docs/demo.md keeps the table.
 """
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ def _cell(x: dict | None) -> str:
 
 
 def markdown(rows: list[dict]) -> list[str]:
-    head = ["configuration", "seed", "wall min", "diverse: model at low T", "diverse: best expert", "diverse transcends",
-            "clones: model at low T", "clones: clone expert", "clones transcend", "prediction holds"]
+    head = ["configuration", "seed", "wall min", "diverse: model at low T", "diverse: model at T=1", "diverse: best expert",
+            "diverse transcends", "clones: model at low T", "clones: model at T=1", "clones: clone expert",
+            "clones transcend", "prediction holds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         c = r["config"]
@@ -61,7 +63,8 @@ def markdown(rows: list[dict]) -> list[str]:
         for arm in ("diverse", "clones"):
             a = r["arms"].get(arm)
             model = None if a is None or a["model"] is None else {**a["model"], "T": a["model"]["temperature"]}
-            cells += [f"{_cell(model)} (T={model['T']:g})" if model else "-", _cell(a and a["best_expert"]),
+            at_one = None if a is None else next((t for t in a["all_temperatures"] if t["temperature"] == 1.0), None)
+            cells += [f"{_cell(model)} (T={model['T']:g})" if model else "-", _cell(at_one), _cell(a and a["best_expert"]),
                       "-" if a is None else {True: "yes", False: "no", None: "-"}[a["transcends"]]]
         cells.append({True: "yes", False: "no", None: "-"}[r["prediction_holds"]])
         lines.append("| " + " | ".join(cells) + " |")
