@@ -297,9 +297,10 @@ _PAPER_EXPECT = {
 PRESET_NOTES: dict[str, str] = {
     "tiny": ("2 layers, d_model 128, context 256 (0.43M parameters): the CPU demo model.\n"
              "  transcend train --config tiny --run-dir runs/tiny --set data.dir=data/shards\n"
-             "  `make demo` trains it for 800 steps (--set train.steps=800) on the synthetic population: the loss "
-             "starts at ln 32 = 3.47 and falls well below it, but the model learns the notation, not the board, and "
-             "plays below the uniform random mover (README, 'What a CPU-sized model can honestly show')."),
+             "  `make demo` trains it for 2,500 steps on board tokens (--set data.tokenizer=board --set "
+             "model.vocab_size=1985: 0.68M parameters) on each arm of the diversity experiment; it learns move "
+             "frequencies, not the engine's moves, and plays at or below the uniform random mover (README, 'What a "
+             "CPU-sized model can honestly show')."),
     **{name: _PAPER_RUN.format(size=name.split("-")[1].upper(), shape=f"{n_layer} layers, {n_head} heads, d_model {d_model}",
                                batch=batch, micro=batch // 4, name=name, expect=_PAPER_EXPECT[name])
        for name, (n_layer, n_head, d_model, batch) in _PAPER_SIZES.items()},

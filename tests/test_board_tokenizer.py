@@ -10,6 +10,7 @@ import pytest
 import zstandard
 from data_fixtures import pgn
 from flax import nnx
+from transcripts import transcript_of
 
 from arena import MoveRequest
 from data_pipeline import BoardTokenizer, get_tokenizer, make_dataset, normalize, read_manifest, shards
@@ -149,13 +150,6 @@ def _uncached_logp(model, ids: tuple[int, ...]) -> np.ndarray:
     return np.asarray(jax.nn.log_softmax(logits, axis=-1), np.float64)[0, len(ids) - 1]
 
 
-def _transcript(board: chess.Board) -> bytes:
-    replay, parts = chess.Board(), []
-    for ply, move in enumerate(board.move_stack):
-        parts.append((f"{ply // 2 + 1}." if ply % 2 == 0 else "") + replay.san(move))
-        replay.push(move)
-    return " ".join(parts).encode()
-
 
 def test_the_prompt_is_encode_game_then_the_position_and_cached_equals_uncached(model):
     player = MoveTokenPlayer(model, BELO, slots=1, as_rating=1500)
@@ -165,7 +159,7 @@ def test_the_prompt_is_encode_game_then_the_position_and_cached_equals_uncached(
         req = _ask(board)
         ((moves, logp),) = player.move_log_probs([req])
         g = player.contexts.games["g"]
-        prompt = (*BELO.encode_game(_transcript(board), 1500, 1500).tolist(), *BELO.position_ids(board))
+        prompt = (*BELO.encode_game(transcript_of(board), 1500, 1500).tolist(), *BELO.position_ids(board))
         assert g.transcript.ids == prompt and g.prefix == prompt[g.window:] and len(g.prefix) <= CFG.max_len
         if g.window:  # the window starts at a position block: a1's token, after whole plies
             slid += 1

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 from run_fixtures import save_untrained_run
+from transcripts import transcript_of
 
 from arena import MatchRunner, MoveRequest, PlannedGame, RandomMover
 from data_pipeline import get_tokenizer
@@ -48,14 +49,6 @@ def _legal_logp(tok, logp_V: np.ndarray, board: chess.Board) -> np.ndarray:
     return lp - np.logaddexp.reduce(lp)
 
 
-def _transcript(board: chess.Board) -> bytes:
-    """The game's moves as the data's transcripts write them (`1.e4 e5 2.Nf3`), for tokenizer.encode_game."""
-    replay, parts = chess.Board(), []
-    for ply, move in enumerate(board.move_stack):
-        parts.append((f"{ply // 2 + 1}." if ply % 2 == 0 else "") + replay.san(move))
-        replay.push(move)
-    return " ".join(parts).encode()
-
 
 def _random_game(plies: int, seed: int) -> chess.Board:
     rng, board = np.random.default_rng(seed), chess.Board()
@@ -89,7 +82,7 @@ def test_cached_distributions_equal_uncached_ones_across_window_slides(model):
     for _ply in range(40):  # 40 plies + 3 header tokens outgrow max_len=32: the window slides
         ((moves, logp),) = player.move_log_probs([_ask(player, "g", board)])
         g = player.contexts.games["g"]
-        prompt = tuple(int(t) for t in ELO.encode_game(_transcript(board), 1500, 1500))
+        prompt = tuple(int(t) for t in ELO.encode_game(transcript_of(board), 1500, 1500))
         assert g.prefix == prompt[g.window:] and len(g.prefix) <= CFG.max_len  # the prompt is what training saw
         slid += g.window > 0
         np.testing.assert_allclose(logp, _legal_logp(ELO, _uncached_logp(model, g.prefix), board), atol=1e-5)

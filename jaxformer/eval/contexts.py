@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import chess
 import numpy as np
 
+from arena import Player
 from jaxformer.decode import Decoder, bucket
 
 S = TypeVar("S", str, tuple[int, ...])  # a prompt: characters, or token ids
@@ -128,3 +129,16 @@ class GameContexts(Generic[S]):
         for r, (g, t) in enumerate(work):
             g.prefix += t
             g.last_logp = logp[r]
+
+
+class CachedModelPlayer(Player):
+    """What both model players share: their recorded settings, and one KV-cache row per game, freed at its end."""
+
+    _settings: dict
+    contexts: GameContexts
+
+    def settings(self) -> dict:
+        return dict(self._settings)
+
+    def end_game(self, game_id: str) -> None:
+        self.contexts.release(game_id)

@@ -34,9 +34,9 @@ from __future__ import annotations
 import chess
 import numpy as np
 
-from arena import MoveChoice, MoveRequest, Player
+from arena import MoveChoice, MoveRequest
 from jaxformer.decode import Decoder
-from jaxformer.eval.contexts import GameContext, GameContexts
+from jaxformer.eval.contexts import CachedModelPlayer, GameContext, GameContexts
 from jaxformer.eval.prompt import SEPARATORS, CharPrompts
 from jaxformer.eval.protocol import CHAR_SAMPLERS
 from jaxformer.eval.sampling import sample_index
@@ -74,7 +74,7 @@ def temperature_of(req: MoveRequest) -> float:
     return float(req.temperature)
 
 
-class ModelPlayer(Player):
+class ModelPlayer(CachedModelPlayer):
 
     def __init__(self, model: Transformer, tokenizer, mode: str = "move", name: str = "model",
                  settings: dict | None = None, slots: int = 32, char_sampler: str = "ours",
@@ -101,12 +101,6 @@ class ModelPlayer(Player):
         self.characters_sampled = 0  # char mode: every character drawn, over all games and attempts
 
     # ------------------------------------------------------------------ Player
-    def settings(self) -> dict:
-        return dict(self._settings)
-
-    def end_game(self, game_id: str) -> None:
-        self.contexts.release(game_id)
-
     def choose(self, requests: list[MoveRequest]) -> list[MoveChoice]:
         temps = [temperature_of(req) for req in requests]
         games = self._prompted(requests)

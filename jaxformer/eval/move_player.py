@@ -19,10 +19,10 @@ from typing import cast
 import chess
 import numpy as np
 
-from arena import MoveChoice, MoveRequest, Player
+from arena import MoveChoice, MoveRequest
 from data_pipeline import MoveTokenizer, Tokenizer
 from jaxformer.decode import Decoder
-from jaxformer.eval.contexts import GameContext, GameContexts
+from jaxformer.eval.contexts import CachedModelPlayer, GameContext, GameContexts
 from jaxformer.eval.model_player import ModelPlayer, temperature_of
 from jaxformer.eval.move_prompt import MovePrompts
 from jaxformer.eval.sampling import sample_index
@@ -30,7 +30,7 @@ from jaxformer.eval.tokenizer_checks import check_as_rating, check_mode
 from jaxformer.model import Transformer
 
 
-class MoveTokenPlayer(Player):
+class MoveTokenPlayer(CachedModelPlayer):
     """The arena Player of a move-tokenizer model; `choose`, `move_log_probs` and the lifecycle as ModelPlayer's."""
 
     def __init__(self, model: Transformer, tokenizer: MoveTokenizer, name: str = "model", settings: dict | None = None,
@@ -54,12 +54,6 @@ class MoveTokenPlayer(Player):
                           **(settings or {})}
         self.decoder = Decoder(model, slots)
         self.contexts = GameContexts(self.decoder, MovePrompts(tokenizer, as_rating))
-
-    def settings(self) -> dict:
-        return dict(self._settings)
-
-    def end_game(self, game_id: str) -> None:
-        self.contexts.release(game_id)
 
     def choose(self, requests: list[MoveRequest]) -> list[MoveChoice]:
         temps = [temperature_of(req) for req in requests]
