@@ -68,4 +68,4 @@ def test_demo_help_shows_each_default_once(capsys):
     for option, text in entries.items():
         assert text.count("default:") == 1, (option, text)
     assert "(default: runs/demo)" in entries["--out"] and f"(default: {budget.EVAL_GAMES})" in entries["--eval-games"]
-    assert "(default: move)" in entries["--tokenizer"] and "(default: ['diverse', 'clones'])" in entries["--arms"]
+    assert "(default: board)" in entries["--tokenizer"] and "(default: ['diverse', 'clones'])" in entries["--arms"]

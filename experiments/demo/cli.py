@@ -8,7 +8,7 @@ Two arms, each trained and evaluated with the same budget against the same oppon
 
 Per arm (files under OUT/ARM/):
   1. synth   the population's games, and its experts' ratings on the anchor table's scale
-  2. build   `transcend data build --tokenizer move` (one token per move)
+  2. build   `transcend data build --tokenizer board` (one token per move, each after its position)
   3. train   the tiny preset (`transcend train`), sized by --set overrides to fit the time budget
   4. eval    several sampling temperatures against ladder-calibrated opponents (`transcend eval`)
 then `transcend report --arm diverse=... --arm clones=...`: OUT/report.md and OUT/summary.json put the arms
@@ -29,6 +29,7 @@ import os
 import pathlib
 import sys
 
+from data_pipeline import TOKENIZER_NAMES
 from experiments.demo import budget
 from experiments.demo.plan import arm_names, build_plan, describe_plan
 from experiments.demo.stages import StageInterrupted, Stages
@@ -62,7 +63,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--population-args", default="",
                    help="further `transcend data synth` options for both arms, as one string, e.g. "
                         "\"--biases king_corner,min_mobility --calibration-games 200\" (default: none)")
-    p.add_argument("--tokenizer", default=budget.TOKENIZER, help="`transcend data build --tokenizer` (move, move+elo, char32)")
+    p.add_argument("--tokenizer", default=budget.TOKENIZER, choices=TOKENIZER_NAMES,
+                   help="`transcend data build --tokenizer`")
     p.add_argument("--as-rating", type=int, default=None,
                    help="with a +elo tokenizer: the rating the models play as; None: each arm's best expert's rating")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for synth, build and eval")
