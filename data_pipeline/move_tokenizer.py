@@ -105,9 +105,9 @@ class MoveTokenizer:
 
     def move_of(self, token_id: int) -> chess.Move:
         """The move a token id stands for; ValueError for an id that is not a move."""
-        if not MOVE_OFFSET <= token_id < MOVE_OFFSET + len(UCI_MOVES):
+        if not MOVE_OFFSET <= token_id < MOVE_END:
             raise ValueError(f"token id {token_id} is not a move of tokenizer {self.name} "
-                             f"(moves are ids {MOVE_OFFSET}..{MOVE_OFFSET + len(UCI_MOVES) - 1})")
+                             f"(moves are ids {MOVE_OFFSET}..{MOVE_END - 1})")
         return self._moves[token_id - MOVE_OFFSET]
 
     def legal_move_ids(self, board: chess.Board) -> np.ndarray:

@@ -24,7 +24,8 @@ def _config(out: pathlib.Path, arm: str) -> dict:
     return {"tokenizer": cfg["data"]["tokenizer"], "steps": cfg["train"]["steps"],
             "tokens_per_step": cfg["train"]["batch_size"] * cfg["data"]["seq_len"],
             "model": f"{cfg['model']['n_layer']}x{cfg['model']['d_model']}", "games": options.get("games"),
-            "experts": len(population["experts"]), "nodes": options.get("nodes"), "epsilon": options.get("epsilon")}
+            "experts": len(population["experts"]), "nodes": options.get("nodes"), "epsilon": options.get("epsilon"),
+            "seed": cfg["train"]["seed"]}
 
 
 def _best_low_t(temps: list[dict]) -> dict | None:
@@ -40,9 +41,8 @@ def row(out: pathlib.Path) -> dict:
         best = _best_low_t(arm["temperatures"])
         arms[name] = {"model": best, "best_expert": arm["best_expert"], "transcends": arm["transcends"],
                       "all_temperatures": arm["temperatures"]}
-    first = next(iter(summary["arms"]))
-    return {"out": str(out), "config": _config(out, first), "seed": json.loads(
-        (out / first / "run" / "config.json").read_text())["train"]["seed"], "wall_min": round(timings["total_s"] / 60, 1),
+    config = _config(out, next(iter(summary["arms"])))
+    return {"out": str(out), "config": config, "seed": config.pop("seed"), "wall_min": round(timings["total_s"] / 60, 1),
             "arms": arms, "prediction_holds": summary["prediction"]["holds"]}
 
 

@@ -72,8 +72,8 @@ class MoveTokenPlayer(CachedModelPlayer):
         """Each game's legal moves (UCI order) and the model's log-probabilities of their ids over the whole vocabulary."""
         out = []
         for g, req in zip(self._prompted(requests), requests):
-            moves = sorted(req.board.legal_moves, key=chess.Move.uci)
-            out.append((moves, g.next_logp()[[self.tok.move_id(m) for m in moves]].astype(np.float64)))
+            moves = sorted(req.board.legal_moves, key=chess.Move.uci)  # the order of legal_move_ids: ids follow UCI order
+            out.append((moves, g.next_logp()[self.tok.legal_move_ids(req.board)].astype(np.float64)))
         return out
 
     def _prompted(self, requests: list[MoveRequest]) -> list[GameContext[tuple[int, ...]]]:
