@@ -19,7 +19,7 @@ Chess only: this package imports nothing from the repository except `safeio`. It
 
 `jaxformer` imports only the names below.
 """
-from arena.anchors import PAPER_ANCHORS, anchor_games_path, load_anchor_games, load_anchor_table, load_anchored_to
+from arena.anchors import DEFAULT_LADDER, PAPER_ANCHORS, anchor_games_path, load_anchor_games, load_anchor_table, load_anchored_to
 from arena.biases import BIAS_POLICIES, DEFAULT_BIAS_MIX, SYSTEMATIC_BIASES, BiasPolicy, get_bias
 from arena.claims import ClaimBoard
 from arena.experts import Expert, ExpertPlayer
@@ -36,7 +36,7 @@ from arena.stockfish import DEFAULT_NODES, EngineCrash, EngineSpec, Stockfish, f
 __all__ = [
     "BIAS_POLICIES", "ClaimBoard", "DEFAULT_BIAS_MIX", "Expert", "ExpertPlayer",
     "DEFAULT_MAX_PLIES", "DEFAULT_NODES", "Ending", "EngineCrash", "EngineSpec", "GameStore",
-    "MatchRunner", "MoveChoice", "MoveRequest", "PAPER_ANCHORS", "PRIOR_DRAWS", "PlannedGame", "Player",
+    "DEFAULT_LADDER", "MatchRunner", "MoveChoice", "MoveRequest", "PAPER_ANCHORS", "PRIOR_DRAWS", "PlannedGame", "Player",
     "PlayerRating", "RandomMover", "SCORES", "Stockfish", "StockfishPlayer", "adjudicate", "find_stockfish",
     "fit_info", "glicko2_update", "glicko2_vs_anchors", "load_anchor_table", "load_openings", "make_opponent",
     "DRAW_MODELS", "RungDraws", "anchor_games_path", "bundled_suites", "glicko2_per_game", "load_anchor_games",

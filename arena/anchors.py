@@ -16,13 +16,17 @@ import zstandard
 TABLE_DIR = pathlib.Path(__file__).with_name("tables")
 GAMES_SUFFIX = ".games.jsonl.zst"  # a table's shipped games: records in the games.jsonl schema
 
+# The bundled ladder that evaluation, the demo and the synthetic population use by default: skill-20 rungs from the
+# worst-move engine through the random mover to l20-n1, on the paper anchors' scale (docs/measurements/).
+DEFAULT_LADDER = "ladder-sf15-s20"
+
 # The paper's Glicko-2 anchors for Stockfish skill levels at 0.1 s a move (here: DEFAULT_NODES).
 PAPER_ANCHORS: dict[str, float] = {"stockfish-l1": 1554, "stockfish-l2": 1759, "stockfish-l3": 1867,
                                    "stockfish-l4": 2006, "stockfish-l5": 2148}
 
 
 def load_anchor_table(name_or_path: str) -> dict[str, float]:
-    """"paper" -> PAPER_ANCHORS; a bundled table name (e.g. "ladder-sf15") or a JSON file -> its ratings.
+    """"paper" -> PAPER_ANCHORS; a bundled table name (e.g. DEFAULT_LADDER) or a JSON file -> its ratings.
 
     A table file is a JSON object whose "ratings" maps player names to Elo (other keys document how
     it was measured); a plain {name: rating} object is accepted too.

@@ -14,6 +14,7 @@ each, until every rated player's 95% interval is at most W Elo wide. `--fit-only
 fits the games recorded so far. Games go to DIR/games.jsonl and DIR/games.pgn, so an interrupted
 ladder continues where it stopped; DIR/ladder-progress.jsonl logs each round (games, seconds, widest
 interval). `--export-games FILE.jsonl.zst` writes the fitted games, compressed, beside a bundled table.
+Ctrl-C or SIGTERM stops it cleanly (exit 130); the same command continues.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import logging
 import math
 import pathlib
 import platform
+import signal
 import sys
 import time
 
@@ -88,14 +90,16 @@ def _game_id(a: str, b: str, k: int) -> str:
 
 
 def plan_ladder(pairs: dict[Pair, int], rounds: int = 1) -> list[PlannedGame]:
-    """The games of the first `rounds` rounds, colours alternating (at most two for a pair that replays identically)."""
+    """The games of the first `rounds` rounds, colours alternating (at most two for a pair that replays identically).
+    Pairs are interleaved in proportion to their games a round, so a round cut short leaves every pair (the slow
+    bridges too) with its share of the games played."""
     plan = []
     for (a, b), n in pairs.items():
         cap = _pair_cap(a, b)
         for k in range(n * rounds if cap is None else min(cap, n * rounds)):
             white, black = (a, b) if k % 2 == 0 else (b, a)
-            plan.append(PlannedGame(_game_id(a, b, k), k + 1, white, black))
-    return plan
+            plan.append(((k // 2) / n, PlannedGame(_game_id(a, b, k), k + 1, white, black)))
+    return [game for _, game in sorted(plan, key=lambda item: item[0])]  # stable: pair order within a step
 
 
 def pair_records(records: list[dict], pairs: dict[Pair, int]) -> list[dict]:
@@ -367,7 +371,15 @@ def main(argv: list[str]) -> int:
         print(f"transcend ladder: --fit-only, but {args.dir} holds no games of the planned pairs; "
               "play some first (drop --fit-only)", file=sys.stderr)
         return 2
-    ratings = ladder.fit() if args.fit_only else ladder.measure()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill / a scheduler: stop as on Ctrl-C
+    try:
+        ratings = ladder.fit() if args.fit_only else ladder.measure()
+    except KeyboardInterrupt:  # the round's progress line is written and the engines are closed
+        print(f"transcend ladder: stopped; {len(ladder.records())} games of the planned pairs are recorded in "
+              f"{args.dir}; rerun the same command to continue", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     table = build_table(ladder, ratings, argv, players, bridges)
     write_json_atomic(pathlib.Path(args.out), table)
     if args.export_games:

@@ -132,14 +132,18 @@ class StockfishPlayer(Player):
                 out.append(MoveChoice(legal[int(req.rng.integers(len(legal)))]))
                 continue
             if self.per_match and req.match is not None:
-                out.append(MoveChoice(self._match_engine(req.match).play(req.board, game=req.match)))
+                out.append(MoveChoice(self._move(self._match_engine(req.match), req.board, game=req.match)))
                 continue
             engine = self._acquire()
             try:
-                out.append(MoveChoice(engine.play(req.board, game=object())))
+                out.append(MoveChoice(self._move(engine, req.board, game=object())))
             finally:
                 self._release(engine)
         return out
+
+    def _move(self, engine: Stockfish, board: chess.Board, game: object) -> chess.Move:
+        """The engine's move, or with `worst` the one it scores lowest (always from a cleared hash)."""
+        return engine.worst_move(board) if self.spec.worst else engine.play(board, game=game)
 
     def _match_engine(self, match: str) -> Stockfish:
         with self._lock:

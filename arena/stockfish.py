@@ -57,6 +57,7 @@ class EngineSpec:
     threads: int = 1
     hash_mb: int = 16
     random_pct: int = 0  # weaker than skill 0: this % of moves are uniformly random (the player draws them)
+    worst: bool = False  # below the random mover: play the move this search scores lowest (needs a depth limit)
 
     def __post_init__(self) -> None:
         if not 0 <= self.skill <= 20:
@@ -72,6 +73,10 @@ class EngineSpec:
             raise ValueError(f"random_pct must be in 0..100, got {self.random_pct}")
         if self.depth is not None and self.depth < 1:
             raise ValueError(f"depth limit must be >= 1, got {self.depth}")
+        # A node or time limit can stop the MultiPV search before every move has a score.
+        if self.worst and (self.depth is None or self.nodes is not None or self.movetime is not None):
+            raise ValueError("a worst-move engine needs a depth limit and no other (e.g. 'l20-d1-worst'), so that "
+                             "every legal move is scored")
 
     @property
     def name(self) -> str:
@@ -87,6 +92,8 @@ class EngineSpec:
             parts.append(f"t{self.threads}")
         if self.hash_mb != 16:
             parts.append(f"h{self.hash_mb}")
+        if self.worst:
+            parts.append("worst")
         if self.random_pct:
             parts.append(f"r{self.random_pct}")
         return "-".join(parts)
@@ -102,19 +109,24 @@ class EngineSpec:
         """The recorded settings (goes into games.jsonl and PGN headers)."""
         settings = {"skill": self.skill, "nodes": self.nodes, "depth": self.depth, "threads": self.threads,
                     "hash_mb": self.hash_mb, "random_pct": self.random_pct}
+        if self.worst:
+            settings["worst"] = True
         return settings if self.movetime is None else {**settings, "movetime": self.movetime}
 
     @classmethod
     def parse(cls, text: str, default_nodes: int | None = DEFAULT_NODES) -> EngineSpec:
-        """`3`, `l3`, `l3-n1000`, `l0-d1`, `l0-n1000-r50`, `l1-m100` -> EngineSpec (a bare level uses `default_nodes`;
-        m: a wall-time limit in milliseconds, the paper's `l1-m100`)."""
+        """`3`, `l3`, `l3-n1000`, `l0-d1`, `l0-n1000-r50`, `l1-m100`, `l20-d1-worst-r50` -> EngineSpec (a bare level
+        uses `default_nodes`; m: a wall-time limit in milliseconds, the paper's `l1-m100`; worst: the lowest-scored
+        move)."""
         fields: dict[str, int] = {}
-        for part in text.removeprefix("stockfish-").split("-"):
+        parts = text.removeprefix("stockfish-").split("-")
+        worst = "worst" in parts
+        for part in (p for p in parts if p != "worst"):
             key, val = (part[0], part[1:]) if part[:1].isalpha() else ("l", part)
             if not val.isdigit() or key not in ("l", "n", "d", "r", "m") or key in fields:
                 raise ValueError(f"bad engine spec {text!r}: expected e.g. '3', 'l3', 'l3-n1000', 'l0-d1', "
-                                 "'l0-n1000-r50' or 'l1-m100' (l: skill, n: nodes, d: depth, r: % random moves, "
-                                 "m: milliseconds a move)")
+                                 "'l0-n1000-r50', 'l1-m100' or 'l20-d1-worst' (l: skill, n: nodes, d: depth, "
+                                 "r: % random moves, m: milliseconds a move, worst: the lowest-scored move)")
             fields[key] = int(val)
         if "l" not in fields:
             raise ValueError(f"bad engine spec {text!r}: no skill level (e.g. 'l3')")
@@ -122,7 +134,7 @@ class EngineSpec:
         movetime = fields["m"] / 1000 if "m" in fields else None
         # A depth or time limit alone means no node limit; otherwise the default node limit applies.
         nodes = fields.get("n", None if depth is not None or movetime is not None else default_nodes)
-        return cls(skill=skill, nodes=nodes, depth=depth, movetime=movetime, random_pct=fields.get("r", 0))
+        return cls(skill=skill, nodes=nodes, depth=depth, movetime=movetime, random_pct=fields.get("r", 0), worst=worst)
 
 
 class Stockfish:
@@ -166,6 +178,20 @@ class Stockfish:
         if result.move is None:
             raise RuntimeError(f"{self.spec.name} returned no move in a position with legal moves: {board.fen()}")
         return result.move
+
+    def worst_move(self, board: chess.Board) -> chess.Move:
+        """The legal move this engine's search scores lowest for the side to move: MultiPV over every legal move
+        from a cleared hash; a quicker mate against the mover is worse; ties go to the first in UCI order."""
+        try:
+            infos = self._running().analyse(board, self.spec.limit, multipv=board.legal_moves.count(), game=object())
+        except (chess.engine.EngineTerminatedError, chess.engine.EngineError) as err:
+            self._restart(err)
+            raise EngineCrash(f"{self.spec.name} crashed during a worst-move search: {err}") from err
+        scored = [(info["score"].pov(board.turn).score(mate_score=MATE_CP), info["pv"][0].uci(), info["pv"][0])
+                  for info in infos if info.get("pv")]
+        if not scored:
+            raise RuntimeError(f"{self.spec.name} scored no move in a position with legal moves: {board.fen()}")
+        return min(scored)[2]
 
     def evaluate(self, board: chess.Board) -> int:
         """Centipawns from White's view; a forced mate is +-MATE_CP. Searched from a cleared hash (a new UCI

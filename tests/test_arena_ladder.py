@@ -1,6 +1,11 @@
 """`transcend ladder`: a small real round robin, fitted on one anchored scale, written as a loadable table."""
 import collections
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -85,6 +90,26 @@ def test_adjacent_pairs_fit_only_and_export(tmp_path):
     assert len(read_records(tmp_path / "adj" / "games.jsonl")) == 8 and not (tmp_path / "adj" / "games.pgn").exists()
 
 
+def test_sigterm_stops_a_ladder_cleanly_and_the_same_command_continues(tmp_path):
+    argv, out = _tiny(tmp_path, "term", "--pairs", "adjacent:1", "--games", "30")
+    games = tmp_path / "term" / "games.jsonl"
+    cmd = [sys.executable, "-m", "experiments.cli", "ladder", *argv]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    deadline = time.monotonic() + 120
+    while (not games.exists() or len(games.read_text().splitlines()) < 3) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    recorded = len(read_records(games))
+    assert 3 <= recorded < 60 and "rerun the same command to continue" in err and "Traceback" not in err
+    progress = read_jsonl(tmp_path / "term" / ladder.PROGRESS_FILE)
+    assert [p["round"] for p in progress] == [1] and progress[0]["played"] == recorded and not out.exists()
+    assert ladder.main(argv) == 0  # the same command plays only the missing games
+    assert json.loads(out.read_text())["games"] == 60 and len(read_records(games)) == 60
+
+
 def test_fit_only_needs_games(tmp_path, capsys):
     argv, _ = _tiny(tmp_path, "empty", "--fit-only")
     assert ladder.main(argv) == 2
@@ -103,6 +128,24 @@ def test_a_pair_that_replays_identically_plays_two_games():
     per_pair = collections.Counter(g.game_id.rsplit("-", 1)[0] for g in plan)
     assert per_pair == {"stockfish-l20-n1-vs-stockfish-l20-n10": 2, "stockfish-l20-n1-vs-stockfish-l20-n10-r5": 18,
                         "stockfish-l20-n10-vs-stockfish-l20-n10-r5": 18}
+
+
+def test_a_round_interleaves_its_pairs_so_a_cut_round_leaves_every_pair_its_share():
+    pairs = ladder.plan_pairs(["random", "stockfish-l20-n1-r50", "stockfish-l20-n1-r5"],
+                              {"stockfish-l1": ["stockfish-l20-n1-r5"]}, 40, 4)
+    plan = ladder.plan_ladder(pairs, rounds=1)
+    assert len(plan) == 3 * 40 + 4
+    first_quarter = collections.Counter(g.game_id.rsplit("-", 1)[0] for g in plan[:len(plan) // 4])
+    # Every pair is about a quarter of the way through, the 4-game bridge too (its first pair of colours).
+    assert first_quarter == {"random-vs-stockfish-l20-n1-r50": 10, "random-vs-stockfish-l20-n1-r5": 10,
+                             "stockfish-l20-n1-r50-vs-stockfish-l20-n1-r5": 9,
+                             "stockfish-l1-vs-stockfish-l20-n1-r5": 2}
+    bridge = [g for g in plan if g.game_id.startswith("stockfish-l1-")]
+    assert [(g.white, g.black) for g in bridge[:2]] == [("stockfish-l1", "stockfish-l20-n1-r5"),
+                                                         ("stockfish-l20-n1-r5", "stockfish-l1")]
+    later = ladder.plan_ladder(pairs, rounds=2)
+    assert [g.game_id for g in later if g.game_id.startswith("stockfish-l1-")][4:] == [
+        f"stockfish-l1-vs-stockfish-l20-n1-r5-{k:03d}" for k in range(4, 8)]
 
 
 def _widest_after(records, rounds, games, anchors):

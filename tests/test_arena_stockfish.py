@@ -83,3 +83,42 @@ def test_diluted_engine_plays_its_random_share_from_the_game_rng(stockfish_path)
     assert len(set(moves)) > 3 and all(m in board.legal_moves for m in moves)
     again = [player.choose([MoveRequest("g", board, 0.0, np.random.default_rng(s))])[0].move for s in range(8)]
     assert again == moves  # the random share comes from the per-game stream: replays are reproducible
+
+
+def test_worst_move_engine_parses_names_and_needs_a_depth_limit():
+    spec = EngineSpec.parse("l20-d1-worst-r50")
+    assert spec == EngineSpec(skill=20, nodes=None, depth=1, random_pct=50, worst=True)
+    assert spec.name == "stockfish-l20-d1-worst-r50" and EngineSpec.parse(spec.name) == spec
+    assert spec.settings()["worst"] is True and "worst" not in EngineSpec(skill=3).settings()
+    with pytest.raises(ValueError, match="needs a depth limit"):
+        EngineSpec.parse("l20-worst")  # the default node limit could stop the search before every move is scored
+    with pytest.raises(ValueError, match="needs a depth limit"):
+        EngineSpec(skill=20, nodes=100, depth=1, worst=True)
+
+
+def test_worst_move_engine_walks_into_mate_and_replays(stockfish_path):
+    import numpy as np
+
+    from arena.ladder import replays_identically
+    from arena.players import MoveRequest, StockfishPlayer
+
+    after_f3_e5 = chess.Board()
+    for san in ("f3", "e5"):
+        after_f3_e5.push_san(san)
+    player = StockfishPlayer(EngineSpec.parse("l20-d1-worst"), stockfish_path)
+    try:
+        # g4 is the one move that allows mate in one (Qh4#): the lowest score there is.
+        choice = player.choose([MoveRequest("g", after_f3_e5, None, np.random.default_rng(0))])[0]
+        assert choice.move == chess.Move.from_uci("g2g4")
+        # Queen a1 takes the rook on a8 or walks to a square the pawn on b7 can take: worst gives the queen away.
+        board = chess.Board("r3k3/1p6/8/8/8/8/8/Q3K3 w - - 0 1")
+        move = player.choose([MoveRequest("g", board, None, np.random.default_rng(0))])[0].move
+        board.push(move)
+        assert any(board.is_capture(reply) and board.piece_at(reply.to_square).piece_type == chess.QUEEN
+                   for reply in board.legal_moves)
+        again = [player.choose([MoveRequest("g", after_f3_e5, None, np.random.default_rng(s))])[0].move
+                 for s in range(3)]
+        assert again == [chess.Move.from_uci("g2g4")] * 3
+    finally:
+        player.close()
+    assert replays_identically("stockfish-l20-d1-worst") and not replays_identically("stockfish-l20-d1-worst-r50")

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from arena import DEFAULT_LADDER
 from experiments.demo.plan import ArmDirs
 
 TEMPERATURES = ("0.001", "1.0")
@@ -39,7 +40,7 @@ def test_both_arms_end_to_end(tmp_path):
     for name, arm in arms.items():
         population = json.loads((ArmDirs(out / name).synth / "population.json").read_text())
         assert arm["population"] == population["kind"] == name
-        assert arm["trained_steps"] == 6 and arm["anchor_table"] == "ladder-sf15"
+        assert arm["trained_steps"] == 6 and arm["anchor_table"] == DEFAULT_LADDER
         expert = arm["best_expert"]
         assert expert["name"] == population["best_expert"]["name"] and math.isfinite(expert["elo"])
         assert expert["lo"] is None or expert["lo"] <= expert["elo"]

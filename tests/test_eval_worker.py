@@ -12,6 +12,7 @@ import time
 import pytest
 from run_fixtures import save_untrained_run
 
+from arena import DEFAULT_LADDER
 from arena.records import read_records
 from jaxformer.config import RunConfig
 from jaxformer.eval import worker
@@ -241,7 +242,7 @@ def test_every_option_shows_its_default_once():
 
 def test_paper_anchors_with_random_warn_and_name_the_ladder_table():
     warning = worker.anchor_warning(["random", "stockfish-l1"], worker.load_anchor_table("paper"), "paper")
-    assert "random" in warning and "--anchors ladder-sf15" in warning
+    assert "random" in warning and f"--anchors {DEFAULT_LADDER}" in warning
     assert worker.anchor_warning(["stockfish-l1"], worker.load_anchor_table("paper"), "paper") is None
 
 

@@ -2,6 +2,8 @@
 estimates come from. The lead tunes these by measured search runs (docs/demo.md)."""
 from __future__ import annotations
 
+from arena.anchors import DEFAULT_LADDER
+
 ARMS = ("diverse", "clones")  # the systematic population, and its --clones ablation
 # The population (`transcend data synth --population systematic`), the same for both arms.
 GAMES = 1800  # expert-vs-expert training games per arm (~88 move tokens a game)
@@ -16,7 +18,7 @@ TRAIN_OVERRIDES = ("train.steps=2500", "train.eval_every=500", "checkpoint.every
 TEMPERATURES = ("0.001", "0.1", "0.5", "1.0")
 EVAL_GAMES = 12  # per temperature and opponent (half with each colour)
 EVAL_CONCURRENCY = 24  # games in flight, batched into one model call
-ANCHOR_TABLE = "ladder-sf15"  # rates the experts (synth) and the models (eval) on one scale
+ANCHOR_TABLE = DEFAULT_LADDER  # rates the experts (synth) and the models (eval) on one scale
 REAL_DATA_CUTOFF = 1500  # --data: train on games whose players are all rated <= this
 BUDGET_MINUTES = 20.0  # the plan warns when its estimate exceeds this
 

@@ -3,6 +3,7 @@ on all games and below 2000, each evaluated in 2 games against the random mover.
 
     transcend sweep experiments/specs/tiny.py --data SHARD_DIR --out runs/sweeps/tiny
 """
+from arena import DEFAULT_LADDER
 from experiments.sweep import Evaluation, Resources, Sweep
 
 SWEEP = Sweep(
@@ -12,7 +13,7 @@ SWEEP = Sweep(
     seeds=[0],
     overrides=["train.steps=4", "train.batch_size=4", "train.log_every=2", "train.eval_every=0",
                "checkpoint.every=4", "train.progress=false"],
-    evaluation=Evaluation(levels="random", temperatures=(1.0,), games=2, anchors="ladder-sf15", max_plies=24,
+    evaluation=Evaluation(levels="random", temperatures=(1.0,), games=2, anchors=DEFAULT_LADDER, max_plies=24,
                           n_boot=20, concurrency=2, extra=("--no-tensorboard",)),
     resources={stage: Resources(cpus=1, time="00:20:00") for stage in ("train", "eval", "report")},
 )

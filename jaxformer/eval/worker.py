@@ -27,6 +27,7 @@ import sys
 import time
 
 from arena import (
+    DEFAULT_LADDER,
     DEFAULT_NODES,
     DRAW_MODELS,
     ClaimBoard,
@@ -54,7 +55,7 @@ from safeio import write_json_atomic
 log = logging.getLogger("transcend.eval")
 PAPER_TEMPERATURES = "0.001,0.01,0.1,0.3,0.5,0.75,1.0,1.5"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-SUGGESTED_LADDER = "ladder-sf15"  # the bundled table that rates the random mover and the low levels
+SUGGESTED_LADDER = DEFAULT_LADDER  # the bundled table that rates the random mover and the low levels
 # The plan's time estimate is rough, by design: an average game of ROUGH_PLIES plies, engines searching
 # ROUGH_NODES_PER_S nodes a second per worker (a depth limit: ROUGH_DEPTH_MOVE_S a move) and one batched model
 # pass of ROUGH_MODEL_PASS_S serving every game in flight. The progress bar's ETA refines it as games finish.
