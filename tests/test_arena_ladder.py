@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from arena import EngineSpec, ladder
+from arena import DEFAULT_LADDER, EngineSpec, ladder
 from arena.anchors import PAPER_ANCHORS, TABLE_DIR, load_anchor_games, load_anchor_table
 from arena.ratings import PRIOR_DRAWS, fit_info
 from arena.records import read_records
@@ -200,3 +200,33 @@ def test_bundled_skill20_ladder_loads_and_every_rung_has_an_interval():
     assert len(games) == meta["games"] and meta["fit"]["method"] == "bradley-terry-mle"
     for key in ("command", "pair_games", "adjudicated_games", "time_spent_s", "engine_version", "date", "note"):
         assert meta[key] is not None, key
+
+
+def test_the_default_ladder_is_narrow_and_reaches_below_the_random_mover():
+    from experiments.demo import weakest_opponents
+    from experiments.synth.ratings import default_anchor_names
+
+    assert DEFAULT_LADDER == NEW_TABLE
+    meta = json.loads((TABLE_DIR / f"{NEW_TABLE}.json").read_text())
+    widths = {n: hi - lo for n, (lo, hi) in meta["ci95"].items()}
+    assert max(widths.values()) <= 100 and meta["widest_interval"]["width"] == max(widths.values())
+    table = load_anchor_table(NEW_TABLE)
+    below = [n for n in table if table[n] < table["random"]]
+    assert "stockfish-l20-d1-worst" in below and min(table, key=table.get) == "stockfish-l20-d1-worst"
+    # What the demo plays against and what synth rates experts against: rungs of the table, all measured.
+    used = set(weakest_opponents(DEFAULT_LADDER, 2)) | set(default_anchor_names(table))
+    assert {"stockfish-l20-d1-worst-r50", "stockfish-l20-d1-worst-r75"} <= used and used <= set(widths)
+
+
+def test_a_bundled_worst_move_game_replays_from_its_id(tmp_path):
+    # The shipped games keep ids and results only: a game of the worst-move rungs, played again, is the same game.
+    argv, out = _tiny(tmp_path, "replay", players="l20-d1-worst-r50,l20-d1-worst-r75", anchor="stockfish-l20-d1-worst-r75")
+    argv[argv.index("--max-plies") + 1] = str(json.loads((TABLE_DIR / f"{NEW_TABLE}.json").read_text())
+                                              ["settings"]["max_plies"])
+    assert ladder.main([*argv, "--games", "2"]) == 0
+    shipped = {g["game_id"]: g for g in load_anchor_games(NEW_TABLE)}
+    played = read_records(tmp_path / "replay" / "games.jsonl")
+    assert len(played) == 2
+    for game in played:
+        ref = shipped[game["game_id"]]
+        assert (game["result"], game["plies"], game["termination"]) == (ref["result"], ref["plies"], ref["termination"])

@@ -1,10 +1,14 @@
 #!/bin/sh
-# The skill-20 ladder measurement behind arena/tables/ladder-sf15-s20.json. Resumable: the games recorded so far are
-# games.jsonl.zst beside this script; to continue, from the repository root:
-#   mkdir -p /work/ladder/games && zstd -d docs/measurements/ladder-sf15-s20/games.jsonl.zst -o /work/ladder/games/games.jsonl
+# The skill-20 ladder measurement behind arena/tables/ladder-sf15-s20.json (26,569 games; widest 95% interval 90 Elo,
+# the target 100). ladder-progress.jsonl beside this script logs every stint (rounds, games, seconds). The full
+# records (15 MB compressed) are not in the repository: the table ships every fitted game's id and result
+# (arena/tables/ladder-sf15-s20.games.jsonl.zst), and every rung replays from its game id (skill 20, one thread,
+# hash cleared every move, random moves seeded by the id), so rerunning this command in an empty --dir plays
+# them again move for move (tests/test_arena_ladder.py replays two). Resumable: the same command continues in the
+# same --dir. To spread it over cores, see run-split.sh. Then refit the bundled table with the same options plus
+# --fit-only --out arena/tables/ladder-sf15-s20.json --export-games arena/tables/ladder-sf15-s20.games.jsonl.zst
+# (the table's "command" field has the exact line).
 #   nohup nice sh docs/measurements/ladder-sf15-s20/run.sh > /work/ladder/run.log 2>&1 &
-# then refit the bundled table from them with the same options plus --fit-only --out arena/tables/ladder-sf15-s20.json
-# --export-games arena/tables/ladder-sf15-s20.games.jsonl.zst (the table's "command" field has the exact line).
 export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 exec .venv/bin/python -m experiments.cli ladder \
   --players l20-d1-worst,l20-d1-worst-r50,l20-d1-worst-r75,l20-d1-worst-r90,random,l20-n1-r85,l20-n1-r70,l20-n1-r55,l20-n1-r40,l20-n1-r25,l20-n1-r10,l20-n1-r5,l20-n1 \
