@@ -74,11 +74,28 @@ def _elo_vs_one_anchor(anchor: float, score: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def three_protocols(tmp_path_factory):
+def short_ladder(tmp_path_factory) -> str:
+    """The bundled ladder cut to its first 16 games a pair and refitted: rungs as uncertain as a short measurement's,
+    so their share of a model's interval, which the joint bootstrap cancels in a difference, is large."""
+    from arena import ladder
+    from arena.anchors import load_anchor_games, load_anchored_to, table_path
+
+    games = [g for g in load_anchor_games(TABLE) if int(g["game_id"].rsplit("-", 1)[1]) < 16]
+    out = tmp_path_factory.mktemp("short-ladder") / "short.json"
+    table = {**json.loads(table_path(TABLE).read_text()), **ladder.rate_ladder(games, load_anchored_to(TABLE), 200),
+             "games": len(games)}
+    out.write_text(json.dumps(table))
+    ladder.export_games(games, out.with_name("short.games.jsonl.zst"))
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def three_protocols(tmp_path_factory, short_ladder):
     fixed, paper, cap = PRESETS["fixed"].record(), PRESETS["paper"].record(), CAP_DRAW.record()
     return make_step(tmp_path_factory.mktemp("three"), [_games(fixed, 1.0, "stockfish-l20-n1-r85", 30, 4, 6),
                                                         _games(paper, 1.0, "stockfish-l20-n1-r85", 10, 4, 26),
-                                                        _games(cap, 1.0, "stockfish-l20-n1-r85", 28, 6, 6)])
+                                                        _games(cap, 1.0, "stockfish-l20-n1-r85", 28, 6, 6)],
+                     table=short_ladder)
 
 
 def test_switches_and_names_of_protocols():
