@@ -25,12 +25,12 @@ import pathlib
 import random
 import time
 
-from arena import BIAS_POLICIES, DEFAULT_MAX_PLIES, PRIOR_DRAWS, Expert, ExpertPlayer, fit_info
+from arena import BIAS_POLICIES, DEFAULT_LADDER, DEFAULT_MAX_PLIES, PRIOR_DRAWS, Expert, ExpertPlayer, fit_info
 from experiments.synth.argmax import ARGMAX_POSITIONS, measure_argmax, sample_positions
 from experiments.synth.pgn import Seat, game_to_pgn, write_pgn_zst
 from experiments.synth.play import GameJob, PlayedGame, estimate_seconds, make_players, play_games, recorded_ids
 from experiments.synth.population import DEFAULT_BIASES, DEFAULT_EPSILON, POPULATIONS, build_population
-from experiments.synth.ratings import DEFAULT_TABLE, Anchor, choose_anchors, measure_ratings
+from experiments.synth.ratings import Anchor, choose_anchors, measure_ratings
 from experiments.synth.resume import game_settings, prepare_out, refuse_foreign
 from safeio import write_json_atomic
 
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibrated engines the experts are measured against: comma-separated entries of the anchor "
                         "table, e.g. stockfish-l0-n1000,stockfish-l3-n1000 (default: up to 5 engines of at most "
                         "5000 nodes spread over the table's rating range)")
-    p.add_argument("--anchor-table", default=DEFAULT_TABLE,
+    p.add_argument("--anchor-table", default=DEFAULT_LADDER,
                    help="anchor ratings: a bundled table name or a JSON file (default: %(default)s)")
     p.add_argument("--anchor-rating", type=float, default=None,
                    help="with a single --anchors entry: use this Elo for it instead of the table's "

@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from arena import DEFAULT_LADDER, PRIOR_DRAWS, EngineSpec, Expert, load_anchor_table, rate_players
+from arena import PRIOR_DRAWS, EngineSpec, Expert, load_anchor_table, rate_players
 from experiments.synth.play import PlayedGame
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TABLE = DEFAULT_LADDER
 # Used only while no ladder table is available; flagged as provisional in population.json.
 PROVISIONAL_ANCHOR = ("stockfish-l20-n30", 1500.0)
 MAX_ANCHORS = 5

@@ -55,7 +55,6 @@ from safeio import write_json_atomic
 log = logging.getLogger("transcend.eval")
 PAPER_TEMPERATURES = "0.001,0.01,0.1,0.3,0.5,0.75,1.0,1.5"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-SUGGESTED_LADDER = DEFAULT_LADDER  # the bundled table that rates the random mover and the low levels
 # The plan's time estimate is rough, by design: an average game of ROUGH_PLIES plies, engines searching
 # ROUGH_NODES_PER_S nodes a second per worker (a depth limit: ROUGH_DEPTH_MOVE_S a move) and one batched model
 # pass of ROUGH_MODEL_PASS_S serving every game in flight. The progress bar's ETA refines it as games finish.
@@ -210,7 +209,7 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
 def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     """What it reads or runs besides the run: the anchor table, the opening suite, the Stockfish binary."""
     p.add_argument("--anchors", default="paper",
-                   help=f"anchor table: paper | a bundled table ({SUGGESTED_LADDER}, which also rates random) | FILE "
+                   help=f"anchor table: paper | a bundled table ({DEFAULT_LADDER}, which also rates random) | FILE "
                         "(default: %(default)s)")
     p.add_argument("--openings", metavar="NAME|FILE",
                    help=f"opening suite, each opening played with both colours: a bundled one "
@@ -253,8 +252,8 @@ def anchor_warning(opponents: list[str], anchors: dict[str, float], table: str) 
     unanchored = [o for o in opponents if o not in anchors]
     if not unanchored:
         return None
-    advice = f"pass --anchors {SUGGESTED_LADDER} to rate them" \
-        if table != SUGGESTED_LADDER and all(o in load_anchor_table(SUGGESTED_LADDER) for o in unanchored) \
+    advice = f"pass --anchors {DEFAULT_LADDER} to rate them" \
+        if table != DEFAULT_LADDER and all(o in load_anchor_table(DEFAULT_LADDER) for o in unanchored) \
         else "pass an anchor table that has them (`transcend ladder` writes one)"
     return (f"opponents {', '.join(unanchored)} are not in anchor table {table!r}: their games are played but rate "
             f"nothing (the model's rating uses only {', '.join(o for o in opponents if o in anchors) or 'no opponent'}); "
